@@ -1,0 +1,205 @@
+"""Images for the lessons: CIFAR-10, the offline ``shapes`` dataset, and batching.
+
+Images are stored as ``uint8`` tensors ``(N, 3, 32, 32)`` (150 MB for CIFAR-10's
+training set) and converted to ``float32`` in ``[0, 1)`` one batch at a time, on the
+device that trains. Introduced in lesson 0 (setup check) and used by every lesson.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+IMAGE_SHAPE = (3, 32, 32)  # (C, H, W) of CIFAR-10 and of the shapes dataset
+SHAPE_NAMES = ("square", "circle", "triangle")
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks: a learner's wrong tensor gets an error that says what was expected.
+# ---------------------------------------------------------------------------------------
+
+def check_image_shape(x: Tensor, what: str = "images") -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``x`` is a tensor of shape ``(N, 3, 32, 32)``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (N, 3, 32, 32), "
+                        f"got {type(x).__name__}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{what} must have shape (N, 3, 32, 32) (colour 32x32 images), "
+                         f"got {tuple(x.shape)}")
+
+
+def check_uint8_images(images: Tensor, what: str = "images") -> None:
+    """Stored images: ``uint8`` of shape ``(N, 3, 32, 32)``."""
+    check_image_shape(images, what)
+    if images.dtype != torch.uint8:
+        raise TypeError(f"{what} must be stored as torch.uint8 values 0..255, got {images.dtype}")
+
+
+def check_unit_images(x: Tensor, what: str = "x") -> None:
+    """Model input: floating point ``(B, 3, 32, 32)``, finite, in ``[0, 1]``."""
+    check_image_shape(x, what)
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be floating point in [0, 1], got {x.dtype}; "
+                        "convert uint8 images with vae_tutorial.to_unit_interval")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    low, high = x.min().item(), x.max().item()
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"{what} must lie in [0, 1], got values in [{low:.3g}, {high:.3g}] "
+                         "(normalised with a mean and std? The likelihood needs raw [0, 1] pixels)")
+
+
+# ---------------------------------------------------------------------------------------
+# uint8 -> float
+# ---------------------------------------------------------------------------------------
+
+def to_unit_interval(images: Tensor, dequantize: bool = True,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """``uint8 (B, 3, 32, 32)`` -> ``float32`` in ``[0, 1)``.
+
+    With ``dequantize`` each value ``v`` becomes ``(v + u) / 256``, ``u ~ U[0, 1)``: a
+    continuous density on these values lower-bounds the probability of the 8-bit image,
+    so bits/dim are valid (Theis et al. 2016). Without it, the centre ``(v + 0.5) / 256``.
+    """
+    check_uint8_images(images)
+    x = images.float()
+    if dequantize:
+        noise = torch.rand(x.shape, device=x.device, generator=generator)
+        return (x + noise) / 256.0
+    return (x + 0.5) / 256.0
+
+
+def batches(images: Tensor, batch_size: int, shuffle: bool = True, dequantize: bool = True,
+            generator: torch.Generator | None = None) -> Iterator[Tensor]:
+    """Yield float batches ``(b, 3, 32, 32)`` from ``uint8`` images already on the device.
+
+    The images stay where they are (put them on the GPU once); only indices and one
+    batch at a time are made, so there is no ``DataLoader`` and no host-device copy.
+    The last batch may be smaller.
+    """
+    check_uint8_images(images)
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    n = images.shape[0]
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(images.device)
+    else:
+        order = torch.arange(n, device=images.device)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        yield to_unit_interval(images[index], dequantize)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """How many batches ``batches`` yields for ``n`` images."""
+    return math.ceil(n / batch_size)
+
+
+# ---------------------------------------------------------------------------------------
+# The shapes dataset: known generative factors, offline, deterministic
+# ---------------------------------------------------------------------------------------
+
+def hue_to_rgb(hue: Tensor) -> Tensor:
+    """Fully saturated, full-value colours: ``hue (N,)`` in ``[0, 1)`` -> ``(N, 3)`` in ``[0, 1]``."""
+    offsets = torch.tensor([5.0, 3.0, 1.0])  # HSV -> RGB, for channels R, G, B
+    k = (offsets + hue[:, None] * 6.0) % 6.0  # (N, 3)
+    return 1.0 - torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def sample_shape_factors(n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    """Draw the generative factors of ``n`` shapes images (each a ``(n,)`` tensor)."""
+    def uniform(low: float, high: float) -> Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    return {
+        "shape": torch.randint(len(SHAPE_NAMES), (n,), generator=generator),  # index into SHAPE_NAMES
+        "x": uniform(10.0, 22.0),  # centre column, pixels
+        "y": uniform(10.0, 22.0),  # centre row, pixels
+        "size": uniform(4.0, 9.0),  # half-width, pixels
+        "hue": torch.rand(n, generator=generator),  # shape colour, [0, 1)
+        "background": uniform(0.0, 0.6),  # grey level of the background
+    }
+
+
+def render_shapes(factors: dict[str, Tensor]) -> Tensor:
+    """Draw images from factors: ``(n,)`` tensors -> ``uint8 (n, 3, 32, 32)``."""
+    coords = torch.arange(32, dtype=torch.float32) + 0.5  # pixel centres
+    dy = coords[None, :, None] - factors["y"][:, None, None]  # (n, 32, 1)
+    dx = coords[None, None, :] - factors["x"][:, None, None]  # (n, 1, 32)
+    size = factors["size"][:, None, None]  # (n, 1, 1)
+    square = (dx.abs() <= size) & (dy.abs() <= size)  # (n, 32, 32)
+    circle = dx**2 + dy**2 <= size**2
+    # Apex up: the half-width grows from 0 at the top (dy = -size) to size at the bottom.
+    triangle = (dy.abs() <= size) & (dx.abs() <= (dy + size) / 2)
+    shape = factors["shape"][:, None, None]
+    mask = torch.where(shape == 0, square, torch.where(shape == 1, circle, triangle))
+    colour = hue_to_rgb(factors["hue"])[:, :, None, None]  # (n, 3, 1, 1)
+    background = factors["background"][:, None, None, None].expand(-1, 3, 1, 1)
+    pixels = torch.where(mask[:, None], colour, background)  # (n, 3, 32, 32)
+    return (pixels * 255.0).round().to(torch.uint8)
+
+
+def shapes_dataset(n: int, seed: int = 0, chunk_size: int = 10_000) -> tuple[Tensor, dict[str, Tensor]]:
+    """Coloured shapes on grey backgrounds, with their generative factors (every lesson).
+
+    Offline and deterministic: the same ``(n, seed)`` always gives the same images.
+
+    Returns:
+        images: ``uint8 (n, 3, 32, 32)``.
+        factors: dict of ``(n,)`` tensors: ``shape`` (index into ``SHAPE_NAMES``), ``x``,
+            ``y``, ``size`` (pixels), ``hue`` (``[0, 1)``), ``background`` (grey level).
+    """
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive integer number of images, got {n!r}")
+    generator = torch.Generator().manual_seed(seed)
+    factors = sample_shape_factors(n, generator)
+    # Rendering in chunks keeps the (chunk, 32, 32) float masks small.
+    images = torch.cat([
+        render_shapes({name: values[start:start + chunk_size] for name, values in factors.items()})
+        for start in range(0, n, chunk_size)
+    ])
+    return images, factors
+
+
+# ---------------------------------------------------------------------------------------
+# CIFAR-10
+# ---------------------------------------------------------------------------------------
+
+def cifar10_missing_message(root: Path) -> str:
+    """What a learner should do when CIFAR-10 is neither on disk nor downloadable."""
+    return (f"CIFAR-10 was not found under {root / 'cifar-10-batches-py'} and could not be "
+            f"downloaded. Download {CIFAR10_URL} (163 MB), extract it into {root} so that "
+            f"{root / 'cifar-10-batches-py'} holds data_batch_1 ... test_batch, and run again; "
+            "or use the offline shapes dataset (dataset='shapes').")
+
+
+def load_cifar10(root: str | Path = "data", train: bool = True,
+                 download: bool = True) -> tuple[Tensor, Tensor]:
+    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` as tensors (lesson 3).
+
+    Args:
+        root: folder that holds (or will hold) ``cifar-10-batches-py``.
+        train: the 50,000 training images, else the 10,000 test images.
+        download: fetch the archive when it is missing.
+    Returns:
+        images ``uint8 (N, 3, 32, 32)`` and labels ``int64 (N,)`` (see ``CIFAR10_CLASSES``).
+    Raises:
+        FileNotFoundError: the data is missing and could not be downloaded.
+    """
+    from torchvision.datasets import CIFAR10  # imported here: only lesson 3 needs torchvision
+
+    root = Path(root).expanduser()
+    try:
+        dataset = CIFAR10(str(root), train=train, download=download)
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; "not found" a RuntimeError
+        raise FileNotFoundError(cifar10_missing_message(root)) from error
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32)
+    labels = torch.tensor(dataset.targets, dtype=torch.int64)
+    return images, labels
