@@ -68,7 +68,7 @@ class VAE(nn.Module):
     @property
     def prior(self) -> Normal:
         """p(z) = N(0, I), batch shape ``(latent_dim,)``; broadcasts against ``(B, latent_dim)``."""
-        return Normal(self.prior_loc, self.prior_scale)
+        return Normal(self.prior_loc, self.prior_scale, validate_args=False)
 
     def encode(self, x: Tensor) -> Normal:
         """q(z|x): ``(B, 3, 32, 32)`` in ``[0, 1]`` -> Normal with batch shape ``(B, latent_dim)``."""
@@ -76,7 +76,8 @@ class VAE(nn.Module):
         h = self.encoder(x)  # (B, feature_dim)
         mu = self.fc_mu(h).float()  # (B, latent_dim)
         log_var = self.fc_var(h).float()  # (B, latent_dim)
-        return Normal(mu, torch.exp(log_var / 2))  # std = exp(log_var / 2)
+        # validate_args=False: no per-call checks (they sync the GPU); NaN is caught in fit instead.
+        return Normal(mu, torch.exp(log_var / 2), validate_args=False)  # std = exp(log_var / 2)
 
     def decode(self, z: Tensor) -> Tensor:
         """``z (B, latent_dim) -> x_hat (B, 3, 32, 32)``: parameters of p(x|z), not an image."""

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from vae_tutorial.data import batches, check_uint8_images, num_batches, to_unit_interval
 from vae_tutorial.elbo import (
+    ELBO,
     bits_per_dim,
     elbo_terms,
     gaussian_log_likelihood,
@@ -101,28 +102,41 @@ def means_of(sums: Tensor, count: int) -> dict[str, float]:
             "bits_per_dim": bits_per_dim(kl_mean - recon_mean)}
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, beta: float = 1.0,
+               autocast_dtype: torch.dtype | None = None, channels_last: bool = False) -> ELBO:
+    """One optimiser step on a float batch ``x (B, 3, 32, 32)`` in ``[0, 1]``; returns its ELBO terms.
+
+    The step ``fit`` takes (lesson 3); ``vae_tutorial.bench`` checks it against the article's.
+    Raises ``NonFiniteLossError`` before the update when the loss is NaN or infinite.
+    """
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32,
+                        enabled=autocast_dtype is not None):
+        terms = elbo_terms(model, x, beta)
+    if not torch.isfinite(terms.loss):
+        raise NonFiniteLossError(f"the loss became {terms.loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    optimizer.step()
+    return terms
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, batch_size: int,
                 beta: float, autocast_dtype: torch.dtype | None, channels_last: bool,
                 epoch: int, history: History, progress: bool) -> dict[str, float]:
     """One pass over ``images`` (uint8, on the device). Returns the epoch's metrics."""
     model.train()
-    device_type = images.device.type
     sums = torch.zeros(3, device=images.device)  # running sums of elbo, kl, recon
     bar = tqdm(batches(images, batch_size), total=num_batches(len(images), batch_size),
                desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
     for step, x in enumerate(bar):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
-            terms = elbo_terms(model, x, beta)
-        if not torch.isfinite(terms.loss):
+        try:
+            terms = train_step(model, optimizer, x, beta, autocast_dtype, channels_last)
+        except NonFiniteLossError as error:
             raise NonFiniteLossError(
-                f"the loss became {terms.loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                "the model keeps the parameters of the last good step (try a smaller lr)")
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        optimizer.step()
+                f"{error} at epoch {epoch + 1}, step {step + 1}; "
+                "the model keeps the parameters of the last good step (try a smaller lr)") from None
         history.steps += 1
         sums += torch.stack([terms.elbo.sum(), terms.kl.sum(), terms.recon.sum()]).detach()
         if progress and step % 20 == 0:
@@ -271,7 +285,10 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated file, another program's pickle, ...
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vae_tutorial checkpoint (format {CHECKPOINT_FORMAT})")
     return state
