@@ -84,6 +84,16 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
 
 
+def compile_networks(model: VAE) -> None:
+    """``torch.compile`` the encoder and decoder in place (tensors in, tensors out).
+
+    The distributions around them stay eager, and the state dict keeps its names, so
+    checkpoints of compiled and plain models are interchangeable.
+    """
+    model.encoder.compile()
+    model.decoder.compile()
+
+
 def check_fit_arguments(images: Tensor, epochs: int, batch_size: int, lr: float) -> None:
     check_uint8_images(images, "images")
     if not isinstance(epochs, int) or epochs < 0:
@@ -141,7 +151,19 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tens
         sums += torch.stack([terms.elbo.sum(), terms.kl.sum(), terms.recon.sum()]).detach()
         if progress and step % 20 == 0:
             bar.set_postfix(loss=f"{terms.loss.item():.1f}")
-    return means_of(sums, len(images))
+    return means_of(*sum_over_ranks(sums, len(images)))
+
+
+def sum_over_ranks(sums: Tensor, count: int) -> tuple[Tensor, int]:
+    """Under ``torchrun`` (DDP, lesson 3) each rank saw only its shard: add up all ranks' sums.
+
+    Outside ``torchrun`` (no process group) ``sums`` and ``count`` come back unchanged.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return sums, count
+    totals = torch.cat([sums, sums.new_tensor([count])])  # (4,): sums of elbo, kl, recon; images
+    torch.distributed.all_reduce(totals)  # sum over ranks
+    return totals[:3], int(totals[3].item())
 
 
 @torch.no_grad()
@@ -189,7 +211,7 @@ def fit(model: nn.Module, images: Tensor, epochs: int, batch_size: int = 128, lr
         optimizer, history: pass the ones from a checkpoint to resume.
         precision: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"fp32"`` or ``"bf16"``.
         channels_last: NHWC memory layout; default on CUDA only.
-        compile: wrap the model in ``torch.compile`` (worth it for long GPU runs).
+        compile: ``torch.compile`` the encoder and decoder (worth it for long GPU runs).
         progress: show a tqdm progress bar.
         on_epoch_end: called with the history after each epoch (live plots, checkpoints).
     Ctrl-C stops after the current step and returns the history so far with
@@ -204,7 +226,8 @@ def fit(model: nn.Module, images: Tensor, epochs: int, batch_size: int = 128, lr
     optimizer = optimizer or make_optimizer(model, lr)
     history = history or History()
     history.interrupted = False
-    train_model = torch.compile(model) if compile else model
+    if compile:
+        compile_networks(unwrap(model))
     images = images.to(device)
     if val_images is not None:
         check_uint8_images(val_images, "val_images")
@@ -212,7 +235,7 @@ def fit(model: nn.Module, images: Tensor, epochs: int, batch_size: int = 128, lr
     for epoch in range(history.epochs, history.epochs + epochs):
         try:
             start = time.perf_counter()
-            metrics = train_epoch(train_model, optimizer, images, batch_size, beta, autocast_dtype,
+            metrics = train_epoch(model, optimizer, images, batch_size, beta, autocast_dtype,
                                   channels_last, epoch, history, progress)
         except KeyboardInterrupt:
             history.interrupted = True
@@ -316,3 +339,9 @@ def load_checkpoint(path: str | Path, model: VAE | None = None,
         optimizer.load_state_dict(state["optimizer"])
     history = History.from_dict(state["history"]) if state["history"] else History()
     return model, history
+
+
+if __name__ == "__main__":  # python -m vae_tutorial.train: the command line (lesson 3)
+    from vae_tutorial.cli import main
+
+    raise SystemExit(main())
