@@ -78,10 +78,20 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16 if precision == "bf16" else None
 
 
-def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam, as in the article; the fused kernel on CUDA (one launch for all parameters)."""
+def make_optimizer(model: nn.Module, lr: float, scale_lr: float | None = None) -> torch.optim.Adam:
+    """Adam, as in the article; the fused kernel on CUDA (one launch for all parameters).
+
+    With ``scale_lr`` the decoder's ``log_scale`` gets a step size of its own (a second
+    parameter group): Adam moves a parameter by about ``lr`` per step, too slowly for
+    log σ at the article's lr (lessons 2 and 3).
+    """
     on_cuda = next(model.parameters()).is_cuda
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
+    if scale_lr is None:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
+    vae = unwrap(model)
+    others = [parameter for name, parameter in vae.named_parameters() if name != "log_scale"]
+    groups = [{"params": others}, {"params": [vae.log_scale], "lr": scale_lr}]
+    return torch.optim.Adam(groups, lr=lr, fused=on_cuda or None)
 
 
 def compile_networks(model: VAE) -> None:

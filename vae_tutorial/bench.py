@@ -1,0 +1,529 @@
+"""``python -m vae_tutorial.bench``: training images/second of our pipeline against the article's.
+
+Lesson 3 runs it at small scale. Every pipeline trains the same ``VAE`` (same initial
+weights) on the same images and device, in one process:
+
+* ``reference``: the article's way (``vae_tutorial.reference``): a ``DataLoader`` of PIL
+  images with per-item ``ToTensor`` + ``Normalize``, batch 32, fp32, plain Adam;
+* one row per speed-up switched on alone on top of the reference (by default on CUDA only):
+  ``fit``'s batch size, ``uint8`` data on the device, bf16 autocast, channels-last, fused
+  Adam, ``torch.compile``;
+* ``ours``: ``train_epoch``, the loop ``fit`` runs, with ``fit``'s settings for the device.
+
+All are warmed up (compilation, loader start-up), then timed in interleaved rounds with
+CUDA synchronised before and after each; a pipeline's speed is its median round. The two
+pipelines compute the same loss (``tests/test_bench.py`` checks one step of each on
+identical inputs); the reference's inputs are normalised as in the article, which changes
+the numbers but not the work. A loader-fed pipeline starts each round with the batches its
+workers prefetched meanwhile (2 per worker), which can only flatter the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import inspect
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from vae_tutorial.data import batches, load_cifar10, shapes_dataset
+from vae_tutorial.elbo import elbo_terms
+from vae_tutorial.model import BACKBONES, VAE
+from vae_tutorial.reference import (
+    ARTICLE_BATCH_SIZE,
+    ARTICLE_LR,
+    article_loader,
+    article_loss,
+    article_num_workers,
+    article_step,
+    available_cpus,
+)
+from vae_tutorial.settings import is_quick
+from vae_tutorial.train import (
+    History,
+    compile_networks,
+    default_device,
+    fit,
+    make_optimizer,
+    resolve_precision,
+    train_epoch,
+)
+
+PROJECTED_EPOCHS = 18  # the article shows its samples after 18 epochs
+PROJECTED_IMAGES = 50_000  # CIFAR-10's training set
+FIT_DEFAULTS = inspect.signature(fit).parameters  # fit's own defaults, read so they cannot drift
+FIT_BATCH_SIZE, FIT_LR = FIT_DEFAULTS["batch_size"].default, FIT_DEFAULTS["lr"].default
+# Speed-ups, each timed alone on top of the reference, with their labels for the table.
+SPEEDUPS = {
+    "batch_size": "+ fit's batch size",
+    "device_data": "+ uint8 data on the device",
+    "bf16": "+ bf16 autocast",
+    "channels_last": "+ channels-last",
+    "fused_adam": "+ fused Adam",
+    "compile": "+ torch.compile",
+}
+# Dense bf16 tensor-core peaks (FLOP/s) from NVIDIA's datasheets; first matching name wins.
+PEAK_BF16_FLOPS = (
+    (r"H100.*PCIe", 756e12),
+    (r"H[12]00 NVL", 835e12),
+    (r"GH200|H200|H100", 989e12),
+    (r"A100", 312e12),
+    (r"L40S", 362e12),
+    (r"L40\b", 181e12),
+    (r"\bL4\b", 121e12),
+    (r"\bA10\b", 125e12),
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much one benchmark run measures."""
+
+    num_images: int  # images both pipelines draw from (CIFAR-10's 50,000 by default)
+    warmup_steps: int  # untimed steps first: compilation, loader workers, allocator
+    measure_steps: int  # timed steps per round, in batches of each pipeline's own size
+    rounds: int  # timed rounds, interleaved across pipelines; each reports its median round
+    backbone: str  # the VAE every pipeline trains
+
+
+FULL = Sizes(num_images=50_000, warmup_steps=10, measure_steps=100, rounds=3, backbone="resnet18")
+QUICK = Sizes(num_images=4_096, warmup_steps=2, measure_steps=4, rounds=5, backbone="small")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One way to train: where the batches come from and which speed-ups are on."""
+
+    name: str  # "reference", "ours", or the name of the one speed-up (a key of SPEEDUPS)
+    batch_size: int
+    device_data: bool = False  # uint8 images on the device (data.batches), not a DataLoader
+    bf16: bool = False  # bf16 autocast around the forward pass
+    channels_last: bool = False  # NHWC memory layout for the model and its input
+    fused_adam: bool = False  # Adam's fused kernel: one launch for all parameters
+    compile: bool = False  # torch.compile the encoder and decoder
+    ours: bool = False  # run the project's train_epoch; else the article's step
+
+    def describe(self) -> str:
+        """The pipeline in a few words, for the table."""
+        parts = ["uint8 on the device" if self.device_data else "DataLoader of PIL images",
+                 f"batch {self.batch_size}", "bf16" if self.bf16 else "fp32"]
+        parts += [label for flag, label in ((self.channels_last, "channels-last"),
+                                            (self.fused_adam, "fused Adam"),
+                                            (self.compile, "compile")) if flag]
+        return ", ".join(parts)
+
+
+@dataclass
+class Timing:
+    """What one pipeline's run measured."""
+
+    images_per_s: float  # images trained per second, median over the rounds
+    round_images_per_s: list[float]  # each round's images per second
+    images: int  # images trained in each round
+    warmup_s: float  # wall time of the warm-up steps (compilation, workers' start-up)
+
+
+# ---------------------------------------------------------------------------------------
+# Which pipelines to run
+# ---------------------------------------------------------------------------------------
+
+def plan(device: torch.device, batch_size: int, speedups: Sequence[str], compile: bool) -> list[Pipeline]:
+    """The reference, each speed-up alone on top of it, then ours with ``fit``'s settings."""
+    reference = Pipeline("reference", ARTICLE_BATCH_SIZE)
+    alone = [replace(reference, name=name, batch_size=batch_size) if name == "batch_size"
+             else replace(reference, name=name, **{name: True}) for name in speedups]
+    on_cuda = device.type == "cuda"
+    ours = Pipeline("ours", batch_size, device_data=True,
+                    bf16=resolve_precision("auto", device) is not None,  # fit's precision="auto"
+                    channels_last=on_cuda,  # fit's default channels_last
+                    fused_adam=on_cuda,  # make_optimizer's choice
+                    compile=compile, ours=True)
+    return [reference, *alone, ours]
+
+
+# ---------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------
+
+def timed(device: torch.device, run: Callable[[], object]) -> float:
+    """Wall time of ``run()``, with the GPU's queue drained before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def ours_runner(pipeline: Pipeline, model: nn.Module, images_on_device: Tensor) -> Callable[[int], None]:
+    """``run(steps)``: ``train_epoch`` (what ``fit`` runs) over the first ``steps`` batches."""
+    optimizer = make_optimizer(model, FIT_LR)  # fit's optimiser: fused on CUDA
+    dtype = torch.bfloat16 if pipeline.bf16 else None
+    history = History()
+    b = pipeline.batch_size
+
+    def run(steps: int) -> None:
+        train_epoch(model, optimizer, images_on_device[:steps * b], b, 1.0, dtype,
+                    pipeline.channels_last, 0, history, False)
+    return run
+
+
+def article_batches(pipeline: Pipeline, images: Tensor, images_on_device: Tensor,
+                    num_workers: int) -> Iterator[Tensor]:
+    """Float batches on the device, epoch after epoch: from the article's loader or from the
+    uint8 images already on the device (``data.batches``)."""
+    device = images_on_device.device
+    memory_format = torch.channels_last if pipeline.channels_last else torch.contiguous_format
+    while True:  # one pass of this loop is one epoch
+        if pipeline.device_data:
+            epoch = batches(images_on_device, pipeline.batch_size)
+        else:  # a new loader each epoch, so new worker processes, as in the article's training
+            pin = device.type == "cuda"  # page-locked host memory, as the article's data module asks
+            loader = article_loader(images, pipeline.batch_size, num_workers, pin_memory=pin)
+            epoch = (x.to(device, non_blocking=True) for x, _ in loader)  # labels are unused
+        for x in epoch:
+            yield x.contiguous(memory_format=memory_format)
+
+
+def bf16_loss(device_type: str) -> Callable[[nn.Module, Tensor], Tensor]:
+    """``article_loss`` with its forward pass under bf16 autocast."""
+    def loss(model: nn.Module, x: Tensor) -> Tensor:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return article_loss(model, x)
+    return loss
+
+
+def article_runner(pipeline: Pipeline, model: nn.Module, stream: Iterator[Tensor]) -> Callable[[int], None]:
+    """``run(steps)``: the article's step on the next ``steps`` batches of ``stream``."""
+    device_type = next(model.parameters()).device.type
+    optimizer = torch.optim.Adam(model.parameters(), lr=ARTICLE_LR, fused=pipeline.fused_adam or None)
+    loss_fn = bf16_loss(device_type) if pipeline.bf16 else article_loss
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            article_step(model, optimizer, next(stream), loss_fn)
+    return run
+
+
+def prepare(pipeline: Pipeline, template: VAE, device: torch.device) -> VAE:
+    """A copy of ``template`` (the same initial weights for every pipeline), laid out and compiled."""
+    memory_format = torch.channels_last if pipeline.channels_last else torch.preserve_format
+    model = copy.deepcopy(template).to(device, memory_format=memory_format).train()
+    if pipeline.compile:
+        compile_networks(model)  # what fit(compile=True) does
+    return model
+
+
+def measure(runners: dict[Pipeline, Callable[[int], None]], device: torch.device, sizes: Sizes,
+            log: Callable[[str], object]) -> list[tuple[Pipeline, Timing]]:
+    """Warm every pipeline up, then time them in interleaved rounds; each gets its median round.
+
+    Interleaving makes a change in the machine's load (other programs, clocks) hit every
+    pipeline alike, and the median ignores one disturbed round.
+    """
+    warmup_s = {}
+    for pipeline, run in runners.items():
+        log(f"warming up {pipeline.name}: {pipeline.describe()}")
+        warmup_s[pipeline] = timed(device, partial(run, sizes.warmup_steps))
+    seconds = {pipeline: [] for pipeline in runners}
+    for round_index in range(sizes.rounds):
+        log(f"round {round_index + 1} of {sizes.rounds}")
+        for pipeline, run in runners.items():
+            seconds[pipeline].append(timed(device, partial(run, sizes.measure_steps)))
+    return [(pipeline, timing_of(pipeline.batch_size * sizes.measure_steps, seconds[pipeline],
+                                 warmup_s[pipeline])) for pipeline in runners]
+
+
+def timing_of(images: int, round_seconds: list[float], warmup_s: float) -> Timing:
+    """Images/second of the median round, and every round's, from their wall times."""
+    rates = [images / seconds for seconds in round_seconds]
+    return Timing(statistics.median(rates), rates, images, warmup_s)
+
+
+# ---------------------------------------------------------------------------------------
+# FLOPs, peaks, device names
+# ---------------------------------------------------------------------------------------
+
+def training_flops_per_image(backbone: str, batch_size: int = 2) -> float:
+    """FLOPs of one training step (forward + backward) per image, counted by PyTorch.
+
+    ``torch.utils.flop_counter`` counts matrix multiplications and convolutions (2 FLOPs
+    per multiply-add), the usual basis of model FLOPs utilisation. The article's ResNet-18
+    VAE comes to about 7.8 GFLOP per image. Counted on the "meta" device: shapes only, no arithmetic.
+    """
+    with torch.device("meta"):
+        model = VAE(backbone=backbone)
+        x = torch.rand(batch_size, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        elbo_terms(model, x).loss.backward()
+    return counter.get_total_flops() / batch_size
+
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    """The dense bf16 peak (FLOP/s) of a known NVIDIA GPU, by name; None when unknown."""
+    for pattern, flops in PEAK_BF16_FLOPS:
+        if re.search(pattern, device_name):
+            return flops
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux) and how many cores this process may use."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({available_cpus()} cores)"
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+# ---------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> the GPU when there is one; else ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, checked."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {str(device)!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for, but PyTorch sees no CUDA GPU")
+    return device
+
+
+def check_positive_int(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_arguments(backbone: str, batch_size: int, sizes: Sizes, speedups: Sequence[str],
+                    num_workers: int | None) -> None:
+    """Raise ``ValueError`` naming the argument that is wrong, what it must be and what came in."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+    for value, what in ((batch_size, "batch_size"), (sizes.num_images, "num_images"),
+                        (sizes.warmup_steps, "warmup_steps"), (sizes.measure_steps, "measure_steps"),
+                        (sizes.rounds, "rounds")):
+        check_positive_int(value, what)
+    unknown = [name for name in speedups if name not in SPEEDUPS]
+    if unknown:
+        raise ValueError(f"ablations must be names from {list(SPEEDUPS)}, got {unknown}")
+    if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
+        raise ValueError(f"num_workers must be a non-negative integer or None, got {num_workers!r}")
+    needed = max(sizes.warmup_steps, sizes.measure_steps) * max(batch_size, ARTICLE_BATCH_SIZE)
+    if sizes.num_images < needed:
+        raise ValueError(f"num_images must be at least max(warmup_steps, measure_steps) x batch size "
+                         f"= {needed}: ours runs that many steps in one epoch, got {sizes.num_images}")
+
+
+def benchmark_images(num_images: int, data_root: str | Path) -> tuple[Tensor, str]:
+    """The first ``num_images`` CIFAR-10 training images when on disk, else shapes of the same size.
+
+    Speed depends on the images' size, not their content, so the shapes stand in for
+    CIFAR-10 offline; the result says which one was used.
+    """
+    try:
+        images, _ = load_cifar10(data_root, train=True, download=False)
+    except FileNotFoundError:
+        return shapes_dataset(num_images)[0], "shapes"
+    if num_images > len(images):
+        raise ValueError(f"num_images must be at most CIFAR-10's {len(images)}, got {num_images}")
+    return images[:num_images], "cifar10"
+
+
+# ---------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------
+
+def run_benchmark(device: str | torch.device | None = None, backbone: str = FULL.backbone,
+                  batch_size: int | None = None, num_images: int = FULL.num_images,
+                  warmup_steps: int = FULL.warmup_steps, measure_steps: int = FULL.measure_steps,
+                  rounds: int = FULL.rounds, ablations: Sequence[str] | None = None,
+                  compile: bool | None = None,
+                  num_workers: int | None = None, data_root: str | Path = "data",
+                  log: Callable[[str], object] | None = None) -> dict:
+    """Time the reference pipeline, each speed-up alone, and ours; returns a JSON-able dict (lesson 3).
+
+    Args:
+        device: where to train; default the GPU when there is one.
+        backbone: the VAE every pipeline trains (``"resnet18"`` is the article's).
+        batch_size: ours (default ``fit``'s 128); the reference keeps the article's 32.
+        num_images: images to draw from: CIFAR-10 when on disk under ``data_root``, else shapes.
+        warmup_steps: untimed steps of each pipeline first (compilation, loader start-up).
+        measure_steps, rounds: each pipeline's timed steps per round, and how many rounds
+            (interleaved across pipelines; each pipeline reports its median round).
+        ablations: names from ``SPEEDUPS`` to time alone; default all on CUDA, none elsewhere.
+        compile: ``torch.compile`` in ours; default on CUDA only.
+        num_workers: the reference loader's processes; default the article's 16, capped at the CPUs.
+        log: called with a progress line as the benchmark goes (e.g. ``print``).
+    Returns:
+        dict with ``device``, ``torch``, ``images_per_s`` (per pipeline), ``ratio`` (ours /
+        reference), ``projected_18_epochs_s``, ``speedups``, ``mfu`` (CUDA only) and the
+        details of every pipeline under ``pipelines``. ``results_table`` formats it.
+    """
+    device = resolve_device(device)
+    batch_size = FIT_BATCH_SIZE if batch_size is None else batch_size
+    speedups = (tuple(SPEEDUPS) if device.type == "cuda" else ()) if ablations is None else tuple(ablations)
+    sizes = Sizes(num_images, warmup_steps, measure_steps, rounds, backbone)
+    check_arguments(backbone, batch_size, sizes, speedups, num_workers)
+    compile = device.type == "cuda" if compile is None else compile
+    num_workers = article_num_workers() if num_workers is None else num_workers
+    images, dataset = benchmark_images(num_images, data_root)
+    images_on_device = images.to(device)
+    template = VAE(backbone=backbone)
+    with ExitStack() as streams:  # closing a stream stops its loader's worker processes
+        runners = {}
+        for pipeline in plan(device, batch_size, speedups, compile):
+            model = prepare(pipeline, template, device)
+            if pipeline.ours:
+                runners[pipeline] = ours_runner(pipeline, model, images_on_device)
+            else:
+                stream = article_batches(pipeline, images, images_on_device, num_workers)
+                runners[pipeline] = article_runner(pipeline, model, streams.enter_context(closing(stream)))
+        runs = measure(runners, device, sizes, log or (lambda line: None))
+    context = {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "backbone": backbone,
+               "dataset": dataset, "num_images": num_images, "warmup_steps": warmup_steps,
+               "measure_steps": measure_steps, "rounds": rounds, "reference_workers": num_workers,
+               "flops_per_image": training_flops_per_image(backbone)}
+    return summarise(runs, context)
+
+
+def pipeline_row(pipeline: Pipeline, timing: Timing, reference: Timing, flops: float,
+                 peak: float | None) -> dict:
+    """One pipeline's numbers as plain JSON values."""
+    ips = timing.images_per_s
+    return {"description": pipeline.describe(), "batch_size": pipeline.batch_size,
+            "images_per_s": round(ips, 2), "speedup": round(ips / reference.images_per_s, 3),
+            "projected_18_epochs_s": round(PROJECTED_EPOCHS * PROJECTED_IMAGES / ips, 1),
+            "mfu": round(ips * flops / peak, 4) if peak else None,
+            "round_images_per_s": [round(rate, 2) for rate in timing.round_images_per_s],
+            "images_per_round": timing.images, "warmup_s": round(timing.warmup_s, 2)}
+
+
+def summarise(runs: list[tuple[Pipeline, Timing]], context: dict) -> dict:
+    """The result dict: context, headline numbers, and every pipeline's row."""
+    reference = runs[0][1]
+    peak = peak_bf16_flops(context["device"]) if context["device_type"] == "cuda" else None
+    rows = {pipeline.name: pipeline_row(pipeline, timing, reference, context["flops_per_image"], peak)
+            for pipeline, timing in runs}
+    return {**context, "peak_bf16_flops": peak,
+            "images_per_s": {name: row["images_per_s"] for name, row in rows.items()},
+            "ratio": rows["ours"]["speedup"],
+            "projected_18_epochs_s": {name: rows[name]["projected_18_epochs_s"]
+                                      for name in ("reference", "ours")},
+            "speedups": {name: row["speedup"] for name, row in rows.items() if name in SPEEDUPS},
+            "mfu": {name: row["mfu"] for name, row in rows.items()} if peak else None,
+            "pipelines": rows}
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``12.5 min`` or ``3.1 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def results_table(result: dict) -> str:
+    """A caption line and a markdown table of ``run_benchmark``'s result, one row per pipeline."""
+    if not isinstance(result, dict) or "pipelines" not in result:
+        raise TypeError(f"result must be the dict run_benchmark returns, got {type(result).__name__}")
+    caption = (f"{result['device']} · torch {result['torch']} · {result['backbone']} VAE · "
+               f"{result['num_images']:,} {result['dataset']} images · "
+               f"{result['flops_per_image'] / 1e9:.2f} GFLOP per training image")
+    columns = ("pipeline", "how it trains", "images/s", "× reference", "18 epochs of 50,000", "warm-up",
+               "MFU (bf16)")
+    lines = [caption, "", "| " + " | ".join(columns) + " |", "| --- | --- |" + " ---: |" * 5]
+    for name, row in result["pipelines"].items():
+        mfu = f"{100 * row['mfu']:.1f} %" if row["mfu"] is not None else "–"
+        lines.append(f"| {SPEEDUPS.get(name, name)} | {row['description']} | {row['images_per_s']:,.1f} | "
+                     f"{row['speedup']:.2f} | {format_duration(row['projected_18_epochs_s'])} | "
+                     f"{row['warmup_s']:.1f} s | {mfu} |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tutorial.bench",
+        description="Training images/second of our pipeline and of the article's, on one device. "
+                    "Prints a table, then one JSON object as the last line.")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small run ({QUICK.num_images:,} images, {QUICK.backbone} backbone unless "
+                             "--backbone is given); also on when VAE_TUTORIAL_QUICK=1")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the GPU when there is one)")
+    parser.add_argument("--backbone", choices=sorted(BACKBONES),
+                        help=f"the VAE (default {FULL.backbone}; {QUICK.backbone} with --quick)")
+    parser.add_argument("--batch-size", type=int,
+                        help=f"ours (default {FIT_BATCH_SIZE}); the reference keeps the article's 32")
+    parser.add_argument("--ablations", type=parse_ablations,
+                        help=f"speed-ups to time alone: 'all', 'none' or a comma-separated list of "
+                             f"{', '.join(SPEEDUPS)} (default: all on CUDA, none elsewhere)")
+    parser.add_argument("--json", type=Path, help="also write the JSON result to this file")
+    return parser
+
+
+def parse_ablations(text: str) -> tuple[str, ...]:
+    """``"all"``, ``"none"`` or ``"bf16,compile"`` -> a tuple of SPEEDUPS names (checked later)."""
+    if text == "all":
+        return tuple(SPEEDUPS)
+    return () if text == "none" else tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick or is_quick() else FULL
+    try:
+        if sizes is FULL and resolve_device(args.device).type == "cpu":
+            print("note: the full benchmark trains the article's ResNet-18 VAE on the CPU, which takes "
+                  "hours; --quick takes about a minute", file=sys.stderr)
+        result = run_benchmark(device=args.device, backbone=args.backbone or sizes.backbone,
+                               batch_size=args.batch_size, num_images=sizes.num_images,
+                               warmup_steps=sizes.warmup_steps, measure_steps=sizes.measure_steps,
+                               rounds=sizes.rounds, ablations=args.ablations,
+                               log=lambda line: print(line, file=sys.stderr, flush=True))
+    except ValueError as error:
+        parser.error(str(error))  # exits with status 2 and the message
+    line = json.dumps(result)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(line + "\n")
+    print(results_table(result))
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
