@@ -24,15 +24,22 @@ from vae_tutorial.elbo import (
 )
 from vae_tutorial.model import VAE, VAEConfig, count_parameters
 from vae_tutorial.settings import is_quick, quick_or_full
-from vae_tutorial.train import (
-    History,
-    NonFiniteLossError,
-    default_device,
-    evaluate,
-    fit,
-    load_checkpoint,
-    save_checkpoint,
-)
+
+# The names from train.py are imported on first use, not here: `python -m vae_tutorial.train`
+# imports this package first, and Python warns when the module it is about to run as the
+# program has already been imported by its package.
+TRAIN_NAMES = ("History", "NonFiniteLossError", "default_device", "evaluate", "fit",
+               "load_checkpoint", "save_checkpoint")
+
+
+def __getattr__(name: str):
+    """``vae_tutorial.fit`` and friends: loaded from ``vae_tutorial.train`` when first asked for."""
+    if name in TRAIN_NAMES:
+        from vae_tutorial import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module 'vae_tutorial' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,112 @@
+"""Posteriors through training: q(z|x) of a few fixed images, kept after every epoch (lesson 3).
+
+Storing the means and scales of q for a handful of images costs a few kilobytes per epoch
+and one forward pass of the encoder. Afterwards the learner can watch, dimension by
+dimension, how each q(z_d|x) moves: onto the prior p(z_d) = N(0, 1) (a dimension the
+model does not use: KL 0) or away from it (a dimension the decoder relies on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from vae_tutorial.data import check_uint8_images, to_unit_interval
+from vae_tutorial.elbo import unwrap
+
+
+def kl_per_dimension(loc: Tensor, scale: Tensor) -> Tensor:
+    """KL(N(loc, scale²) || N(0, 1)) of each dimension, in nats: ``(..., D) -> (..., D)``.
+
+    The closed form for a Normal against the standard Normal:
+    ``log(1 / scale) + (scale² + loc²) / 2 - 1/2``. Zero exactly when loc = 0 and scale = 1.
+    """
+    return -torch.log(scale) + (scale**2 + loc**2 - 1.0) / 2.0
+
+
+@dataclass
+class PosteriorTrack:
+    """The posteriors q(z|x) of fixed ``images``, one record per epoch (lesson 3).
+
+    Attributes:
+        images: ``uint8 (n, 3, 32, 32)``, the tracked images.
+        epochs: the epoch after which each record was taken (0: before training).
+        locs, scales: one ``(n, latent_dim)`` tensor per record: mean and standard
+            deviation of q(z|x) of each image.
+    """
+
+    images: Tensor
+    epochs: list[int] = field(default_factory=list)
+    locs: list[Tensor] = field(default_factory=list)
+    scales: list[Tensor] = field(default_factory=list)
+
+    def __post_init__(self):
+        check_uint8_images(self.images, "images")
+        self.images = self.images.cpu()
+
+    @torch.no_grad()
+    def record(self, model: nn.Module, epoch: int) -> None:
+        """Encode the images with ``model`` (in eval mode) and keep q's means and scales."""
+        vae = unwrap(model)
+        was_training = vae.training
+        vae.eval()
+        device = vae.prior_loc.device
+        # The centre of each 8-bit bin, no dequantisation noise: the same input every epoch.
+        q = vae.encode(to_unit_interval(self.images.to(device), dequantize=False))
+        vae.train(was_training)
+        self.epochs.append(epoch)
+        self.locs.append(q.loc.float().cpu())
+        self.scales.append(q.scale.float().cpu())
+
+    def __len__(self) -> int:
+        """Number of records."""
+        return len(self.epochs)
+
+    def kl(self) -> Tensor:
+        """KL(q(z_d|x) || p(z_d)) of every record, image and dimension: ``(records, n, latent_dim)``."""
+        if not self.epochs:
+            raise ValueError("the track is empty: call record(model, epoch) first")
+        return kl_per_dimension(torch.stack(self.locs), torch.stack(self.scales))
+
+    def dimensions_by_kl(self, record: int = -1) -> Tensor:
+        """Latent dimensions sorted by their KL averaged over the images, largest first: ``(latent_dim,)``."""
+        return self.kl()[record].mean(dim=0).argsort(descending=True)
+
+    def to_dict(self) -> dict:
+        """Plain tensors and lists, for ``save_checkpoint(..., extra=...)``."""
+        return {"images": self.images, "epochs": list(self.epochs),
+                "locs": torch.stack(self.locs) if self.locs else None,
+                "scales": torch.stack(self.scales) if self.scales else None}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PosteriorTrack:
+        track = cls(values["images"], list(values["epochs"]))
+        if values["locs"] is not None:
+            track.locs, track.scales = list(values["locs"]), list(values["scales"])
+        return track
+
+
+@torch.no_grad()
+def decode_fixed(model: nn.Module, images: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+    """Reconstructions of fixed ``images`` and samples from fixed ``z``, redrawn each epoch (lesson 3).
+
+    Args:
+        images: ``uint8 (n, 3, 32, 32)``; each is encoded and the *mean* of q(z|x) decoded.
+        z: ``(m, latent_dim)`` draws from the prior p(z) = N(0, I), kept for the whole run so
+            that the samples of different epochs can be compared.
+    Returns:
+        reconstructions ``(n, 3, 32, 32)`` and samples ``(m, 3, 32, 32)``: the means of
+        p(x|z) clamped to ``[0, 1]``, on the CPU.
+    """
+    check_uint8_images(images, "images")
+    vae = unwrap(model)
+    was_training = vae.training
+    vae.eval()
+    device = vae.prior_loc.device
+    q = vae.encode(to_unit_interval(images.to(device), dequantize=False))
+    reconstructions = vae.decode(q.loc).float().clamp(0.0, 1.0).cpu()
+    samples = vae.decode(z.to(device)).float().clamp(0.0, 1.0).cpu()
+    vae.train(was_training)
+    return reconstructions, samples
