@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter, StrMethodFormatter
 from torch import Tensor
 from torch.distributions import Distribution, Normal, kl_divergence
 
@@ -411,6 +411,17 @@ def posterior_through_training(track: PosteriorTrack, record: int, image: int, d
 
 # --- Lesson 2 ---
 
+SELECTED = "selected"  # gid of the vertical line that marks the chosen value in an explorer's figure
+
+
+def plain_ticks(axis) -> None:
+    """Label a log or symlog axis's major ticks as plain numbers (1000, not 10³) and hide minor labels.
+
+    Plain labels skip matplotlib's math-text layout, which makes a widget's redraws markedly faster.
+    """
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
 
 def image_mosaic(rows: Sequence[Tensor], pad: int = 1) -> Tensor:
     """Rows of images, each ``(N, 3, H, W)`` with the same N, as one ``(R*(H+pad), N*(W+pad), 3)`` picture.
@@ -461,8 +472,9 @@ def plot_sigma_curves(ax, sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: fl
     ax.plot(sigmas, recon, color="tab:blue", label="log p(x|z): reconstruction")
     ax.plot(sigmas, elbo, color="tab:purple", ls="--", label="ELBO = recon - KL")
     ax.axvline(best_sigma, color="tab:green", ls=":", label=f"RMS error = {best_sigma:.3f}")
-    ax.axvline(sigma, color="black", lw=1, label=f"σ = {sigma:.3f}")
+    ax.axvline(sigma, color="black", lw=1, label="σ chosen", gid=SELECTED)
     ax.set_xscale("log")
+    plain_ticks(ax.xaxis)
     # Below the peak the curve falls like -1/σ²: show the peak and the large-σ end, clip the plunge.
     top = recon.max().item()
     span = top - min(recon[-1].item(), elbo[-1].item())
@@ -486,20 +498,51 @@ def sigma_figure(sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: float, best
     left, right = figure.subplots(1, 2, width_ratios=(1, 1.4))
     plot_sigma_curves(left, sigmas, recon, elbo, sigma, best_sigma)
     left.set_title("fixed decoder: the likelihood peaks at σ = RMS error", fontsize=10)
-    plot_image_rows(right, rows, f"what p(x|z) says about the image at σ = {sigma:.3f}")
+    plot_image_rows(right, rows, sigma_images_title(sigma))
     figure.tight_layout()
     return figure
 
 
+def sigma_images_title(sigma: float) -> str:
+    return f"what p(x|z) says about the image at σ = {sigma:.3f}"
+
+
+def move_selected(ax, x_value: float) -> None:
+    """Move the line marked ``SELECTED`` on ``ax`` to ``x_value``."""
+    for line in ax.lines:
+        if line.get_gid() == SELECTED:
+            line.set_xdata([x_value, x_value])
+
+
+def replace_image_rows(ax, rows: Mapping[str, Tensor], title: str) -> None:
+    """Swap the pictures drawn by ``plot_image_rows`` for new ones of the same size, and the title."""
+    ax.images[0].set_data(image_mosaic(list(rows.values())).numpy())
+    ax.set_title(title, fontsize=10)
+
+
+def update_sigma_figure(figure: Figure, sigma: float, rows: Mapping[str, Tensor]) -> None:
+    """Redraw a ``sigma_figure`` for a new σ in place: move the marker, swap the images.
+
+    Only what changes is touched (no new axes, ticks or layout), so a widget redraws fast.
+    """
+    curves, pictures = figure.axes
+    move_selected(curves, sigma)
+    replace_image_rows(pictures, rows, sigma_images_title(sigma))
+
+
 def scale_comparison_figure(histories: Mapping[str, History], rows: Mapping[str, Tensor],
                             figure: Figure | None = None) -> Figure:
-    """Lesson 2's three decoder scales: training ELBO per epoch (left), reconstructions (right)."""
+    """Lesson 2's decoder scales: training ELBO per epoch (left), reconstructions (right).
+
+    Args:
+        histories: model name -> its ``History``; rows: named rows of images ``(N, 3, H, W)``.
+    """
     figure = figure or Figure(figsize=(11, 3.4))
     figure.clear()
     left, right = figure.subplots(1, 2, width_ratios=(1, 1.4))
     for name, history in histories.items():
-        left.plot(range(1, history.epochs + 1), history.train["elbo"], marker="o", label=f"σ per {name}"
-                  if name != "scalar" else "one σ (article)")
+        left.plot(range(1, history.epochs + 1), history.train["elbo"], marker="o", label=name)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("epoch")
     left.set_ylabel("training ELBO (nats per image)")
     left.set_title("ELBO while training: higher is better", fontsize=10)
@@ -507,6 +550,16 @@ def scale_comparison_figure(histories: Mapping[str, History], rows: Mapping[str,
     plot_image_rows(right, rows, "data, then each model's x_hat (mean of p(x|z))")
     figure.tight_layout()
     return figure
+
+
+def sigma_summary(log_scale: Tensor) -> str:
+    """A learned σ in a few numbers: the value, the three channels' values, or the range over pixels."""
+    sigma = log_scale.detach().cpu().exp()
+    if sigma.numel() == 1:
+        return f"{sigma.item():.3f}"
+    if sigma.numel() == 3:
+        return " ".join(f"{c} {v:.3f}" for c, v in zip("RGB", sigma.flatten().tolist(), strict=True))
+    return f"{sigma.min().item():.3f} to {sigma.max().item():.3f}"
 
 
 def scale_maps_figure(log_scales: Mapping[str, Tensor], figure: Figure | None = None) -> Figure:
@@ -524,10 +577,9 @@ def scale_maps_figure(log_scales: Mapping[str, Tensor], figure: Figure | None = 
     high = max(m.max().item() for m in maps.values())
     for ax, (name, sigma_map) in zip(axes, maps.items(), strict=True):
         image = ax.imshow(sigma_map.numpy(), vmin=low, vmax=high, cmap="viridis")
-        low_here, high_here = sigma_map.min().item(), sigma_map.max().item()
-        ax.set_title(f"σ per {name}: {low_here:.3f} to {high_here:.3f}", fontsize=9)
+        ax.set_title(f"{name}: {sigma_summary(log_scales[name])}", fontsize=9)
         ax.set_xlabel("pixel column")
-        ax.set_ylabel("pixel row")
+    axes[0].set_ylabel("pixel row")
     figure.colorbar(image, ax=list(axes), label="learned σ (mean over R, G, B)")
     figure.suptitle("where each model expects its reconstructions to be wrong (bright = unsure)", fontsize=10)
     return figure
@@ -540,15 +592,18 @@ def plot_sweep_terms(kl_ax, recon_ax, betas: Sequence[float], kls: Sequence[floa
     units_ax.step(betas, units, where="mid", color="tab:orange", alpha=0.7, label="active units")
     units_ax.set_ylabel("active units", color="tab:orange")
     units_ax.set_ylim(-0.5, max(max(units), 1) + 0.5)
+    units_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     kl_ax.plot(betas, kls, "o-", color="tab:red", label="KL(q || p)")
     kl_ax.set_yscale("symlog", linthresh=1.0)  # KL can reach 0: symlog keeps it on the axes
+    plain_ticks(kl_ax.yaxis)
     kl_ax.set_ylabel("KL (nats per image)", color="tab:red")
     recon_ax.plot(betas, recons, "o-", color="tab:blue")
     recon_ax.set_ylabel("log p(x|z) (nats per image)", color="tab:blue")
     for ax in (kl_ax, recon_ax):
         ax.set_xscale("log")
+        plain_ticks(ax.xaxis)
         ax.set_xlabel("β (weight of the KL term)")
-        ax.axvline(betas[selected], color="black", lw=1)
+        ax.axvline(betas[selected], color="black", lw=1, gid=SELECTED)
     kl_ax.set_title("the price of the code, and how many units carry it", fontsize=9)
     recon_ax.set_title("reconstruction: what the code buys", fontsize=9)
 
@@ -564,11 +619,23 @@ def beta_sweep_figure(betas: Sequence[float], kls: Sequence[float], recons: Sequ
     """
     figure = figure or Figure(figsize=(13, 3.4))
     figure.clear()
-    kl_ax, recon_ax, image_ax = figure.subplots(1, 3, width_ratios=(1, 1, 1.3))
+    kl_ax, recon_ax, image_ax = figure.subplots(1, 3, width_ratios=(1, 1, 1.6))
     plot_sweep_terms(kl_ax, recon_ax, betas, kls, recons, units, selected)
-    plot_image_rows(image_ax, rows, f"β = {betas[selected]:g}: {units[selected]} active units")
+    plot_image_rows(image_ax, rows, sweep_images_title(betas[selected], units[selected]))
     figure.tight_layout()
     return figure
+
+
+def sweep_images_title(beta: float, units: int) -> str:
+    return f"β = {beta:g}: {units} active units"
+
+
+def update_beta_sweep_figure(figure: Figure, beta: float, units: int, rows: Mapping[str, Tensor]) -> None:
+    """Redraw a ``beta_sweep_figure`` for another β in place: move the markers, swap the images."""
+    kl_ax, recon_ax, image_ax = figure.axes[:3]  # the fourth axes is kl_ax's twin (active units)
+    move_selected(kl_ax, beta)
+    move_selected(recon_ax, beta)
+    replace_image_rows(image_ax, rows, sweep_images_title(beta, units))
 
 
 def bits_per_dim_ladder(rows: Sequence[tuple[str, float]], ours: Mapping[str, float] | None = None,
@@ -625,12 +692,14 @@ def kl_per_dimension_bars(kl: Tensor, active: Tensor | None = None, figure: Figu
     bars_ax.set_title(f"{int(active.sum())} of {len(kl)} dimensions are active (orange){resting}",
                       fontsize=10)
     share = torch.cumsum(kl[order], 0) / kl.sum()
+    needed = int((share < 0.9).sum()) + 1  # fewest dimensions that reach 90 % of the KL
     share_ax.plot(ranks, share.numpy(), color="tab:blue")
     share_ax.axhline(0.9, color="gray", ls=":", lw=1)
+    share_ax.axvline(needed, color="gray", ls=":", lw=1)
     share_ax.set_xscale("log")
     share_ax.set_xlabel("number of dimensions (most used first)")
     share_ax.set_ylabel("share of the total KL")
-    share_ax.set_title("a few dimensions carry the code", fontsize=10)
+    share_ax.set_title(f"{needed} of {len(kl)} dimensions carry 90 % of the KL", fontsize=10)
     figure.tight_layout()
     return figure
 
@@ -697,6 +766,7 @@ def iwae_curve_figure(ks: Sequence[int], bits: Tensor, figure: Figure | None = N
     bits = torch.as_tensor(bits).detach().cpu()
     ax.plot(list(ks), bits.numpy(), marker="o")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(list(ks), [str(k) for k in ks])
     ax.set_xlabel("k: importance samples per image (k = 1 is the ELBO)")
     ax.set_ylabel("bound on -log p(x) (bits/dim)")
     ax.set_title(f"the bound tightens with k: {bits[0]:.3f} -> {bits[-1]:.3f} bits/dim "

@@ -298,8 +298,11 @@ def sigma_explorer(x: Tensor, x_hat: Tensor, kl: Tensor, sigma: float = 1.0,
         s = explorer.controls["sigma"].value
         recon = gaussian_log_likelihood(x_hat, torch.tensor(s).log(), x).mean().item()
         rows = {"x: data": x, "x_hat: mean": x_hat, "x ~ p(x|z)": x_hat + s * eps}
-        plots.sigma_figure(sigmas, recon_curve, recon_curve - kl.mean(), s, best_log_scale.exp().item(), rows,
-                           explorer.figure)
+        if explorer.redraws == 0:  # the curves never change: draw them once, then update in place
+            plots.sigma_figure(sigmas, recon_curve, recon_curve - kl.mean(), s, best_log_scale.exp().item(),
+                               rows, explorer.figure)
+        else:
+            plots.update_sigma_figure(explorer.figure, s, rows)
         best = gaussian_log_likelihood(x_hat, best_log_scale, x).mean().item()
         return {"σ": s, "log p(x|z)": recon, "ELBO": recon - kl.mean().item(),
                 "best σ (RMS error)": best_log_scale.exp().item(), "log p(x|z) at best σ": best}
@@ -344,8 +347,11 @@ def beta_explorer(points: Sequence[SweepPoint], images: Tensor, seed: int = 0) -
     def draw(explorer: Explorer) -> dict:
         i = explorer.controls["beta"].value
         point = points[i]
-        plots.beta_sweep_figure(betas, [p.kl for p in points], [p.recon for p in points],
-                                [p.active_units for p in points], i, rows[i], explorer.figure)
+        if explorer.redraws == 0:  # the curves never change: draw them once, then update in place
+            plots.beta_sweep_figure(betas, [p.kl for p in points], [p.recon for p in points],
+                                    [p.active_units for p in points], i, rows[i], explorer.figure)
+        else:
+            plots.update_beta_sweep_figure(explorer.figure, point.beta, point.active_units, rows[i])
         return {"β": point.beta, "same optimum as σ": point.equivalent_sigma, "KL (nats)": point.kl,
                 "log p(x|z) (nats)": point.recon, "ELBO (nats)": point.elbo,
                 "active units": f"{point.active_units} of {point.model.latent_dim}",
