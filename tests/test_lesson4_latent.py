@@ -444,53 +444,55 @@ def explorer(images):
 
 def test_latent_explorer_starts_at_the_code_of_the_image(explorer):
     assert isinstance(explorer, widgets.Explorer)
-    assert list(explorer.controls) == ["z[3]", "z[0]", "z[5]"]
-    assert [s.value for s in explorer.controls.values()] == pytest.approx(
-        explorer.code[[3, 0, 5]].tolist(), abs=1e-6)
+    assert list(explorer.controls) == ["shift z[3]", "shift z[0]", "shift z[5]"]
+    # every slider starts at 0, an exact grid point the browser sends back unchanged
+    assert [s.value for s in explorer.controls.values()] == [0.0, 0.0, 0.0]
+    torch.testing.assert_close(explorer.explored_z(), explorer.code)
     assert explorer.values["image"] == 2
-    assert explorer.values["distance from the code"] == pytest.approx(0.0, abs=1e-5)
+    assert explorer.values["distance from the code"] == 0.0
     assert explorer.values["mean |pixel change|"] == pytest.approx(0.0, abs=1e-6)
+    code = explorer.code
+    assert explorer.values["z on the sliders' dimensions"] == f"({code[3]:.2f}, {code[0]:.2f}, {code[5]:.2f})"
     assert explorer.output.value[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_moving_a_slider_redraws_the_decoded_image(explorer):
+def test_moving_a_slider_shifts_its_dimension_and_redraws_the_decoded_image(explorer):
     png, redraws = explorer.output.value, explorer.redraws
-    explorer.controls["z[0]"].value = explorer.controls["z[0]"].value + 2.0
+    explorer.controls["shift z[0]"].value = 2.0
     assert explorer.redraws == redraws + 1
     assert explorer.output.value != png
-    assert explorer.values["distance from the code"] == pytest.approx(2.0, abs=1e-3)
+    expected = explorer.code.clone()
+    expected[0] += 2.0
+    torch.testing.assert_close(explorer.explored_z(), expected)
+    assert explorer.values["distance from the code"] == pytest.approx(2.0)
     assert explorer.values["mean |pixel change|"] > 0
+    assert f", {expected[0]:.2f}, " in explorer.values["z on the sliders' dimensions"]
     assert "distance from the code" in explorer.readouts["distance from the code"].value
 
 
-def test_another_image_recentres_every_slider_with_one_redraw(explorer, images):
-    explorer.controls["z[5]"].value = 2.5
+def test_another_image_resets_every_shift_with_one_redraw(explorer, images):
+    explorer.controls["shift z[5]"].value = 2.5
+    explorer.controls["shift z[3]"].value = -1.0
     redraws, png = explorer.redraws, explorer.output.value
     explorer.buttons["another image"].click()
     assert explorer.redraws == redraws + 1
     assert explorer.values["image"] == 3
     expected = encode_images(explorer.model, images[3:4]).loc[0]
     torch.testing.assert_close(explorer.code, expected)
-    assert [s.value for s in explorer.controls.values()] == pytest.approx(expected[[3, 0, 5]].tolist(),
-                                                                         abs=1e-6)
-    assert explorer.values["distance from the code"] == pytest.approx(0.0, abs=1e-5)
+    assert [s.value for s in explorer.controls.values()] == [0.0, 0.0, 0.0]
+    torch.testing.assert_close(explorer.explored_z(), expected)
+    assert explorer.values["distance from the code"] == 0.0
     assert explorer.output.value != png
 
 
-def test_back_to_its_code_undoes_the_slider_moves_and_the_last_image_wraps(explorer, images):
-    explorer.controls["z[3]"].value = -2.0
+def test_back_to_its_code_undoes_the_shifts_and_the_last_image_wraps(explorer, images):
+    explorer.controls["shift z[3]"].value = -2.0
     explorer.buttons["back to its code"].click()
-    assert explorer.values["distance from the code"] == pytest.approx(0.0, abs=1e-5)
+    assert explorer.values["image"] == 2
+    assert explorer.values["distance from the code"] == 0.0
     explorer.recentre(len(images) - 1)
     explorer.buttons["another image"].click()
     assert explorer.values["image"] == 0
-
-
-def test_sliders_widen_to_reach_a_code_outside_their_range(explorer):
-    explorer.code = torch.full((8,), 5.0)
-    explorer.move_sliders_to(explorer.code)
-    assert explorer.controls["z[3]"].value == pytest.approx(5.0)
-    assert explorer.controls["z[3]"].max >= 5.5
 
 
 def test_latent_explorer_rejects_bad_arguments(images):
@@ -503,3 +505,5 @@ def test_latent_explorer_rejects_bad_arguments(images):
         widgets.latent_explorer(model, images, dims=[0], start=len(images))
     with pytest.raises(TypeError, match="uint8"):
         widgets.latent_explorer(model, images.float(), dims=[0])
+    with pytest.raises(ValueError, match="slider_limit"):
+        widgets.latent_explorer(model, images, dims=[0], slider_limit=0.0)

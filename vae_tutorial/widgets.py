@@ -437,12 +437,15 @@ def posterior_explorer(track: PosteriorTrack) -> Explorer:
 
 
 class LatentExplorer(Explorer):
-    """Lesson 4's latent explorer: sliders move chosen dimensions of z, starting at an image's code.
+    """Lesson 4's latent explorer: sliders shift chosen dimensions of z away from an image's code.
 
-    Every other dimension stays at the image's posterior mean. The figure shows the test
-    image, the decoding of its code and the decoding of the explored z. ``recentre(index)``
-    (the "another image" button) moves every slider to image ``index``'s code with one
-    redraw; "back to its code" undoes the slider moves.
+    Each slider holds a shift from the image's posterior mean (0 = the code itself), so the
+    sliders start at an exact grid point: a slider holding the code itself would be rounded
+    to its step by the browser, which sends the rounded value back and moves z a little.
+    Every other dimension stays at the code. The figure shows the test image, the decoding
+    of its code and the decoding of the explored z. ``recentre(index)`` (the "another image"
+    button) shows image ``index`` with every shift back at 0 and one redraw; "back to its
+    code" does the same for the current image.
     Attributes beyond ``Explorer``'s: ``model``, ``images``, ``dims`` (the slider
     dimensions), ``index`` (the image shown) and ``code`` (its posterior mean, ``(latent_dim,)``).
     """
@@ -452,14 +455,14 @@ class LatentExplorer(Explorer):
         self.model, self.images, self.dims = unwrap(model), images, [int(d) for d in dims]
         self.index, self.code = start, self.encode(start)
         self.holding = False  # True while recentre() moves the sliders: one redraw, not one per slider
-        sliders = {f"z[{d}]": widgets.FloatSlider(
-            value=float(self.code[d]), min=min(-slider_limit, float(self.code[d]) - 0.5),
-            max=max(slider_limit, float(self.code[d]) + 0.5), step=0.05, description=f"z[{d}]")
-            for d in self.dims}
+        sliders = {f"shift z[{d}]": widgets.FloatSlider(
+            value=0.0, min=-slider_limit, max=slider_limit, step=0.05, description=f"shift z[{d}]",
+            style={"description_width": "6em"}) for d in self.dims}  # one width: the sliders line up
         buttons = {"another image": widgets.Button(description="another image"),
                    "back to its code": widgets.Button(description="back to its code")}
         super().__init__(sliders, LatentExplorer.draw, Figure(figsize=(6, 2.4)), buttons,
-                         title="<b>Move the most-used latent dimensions; the decoder redraws</b>")
+                         title="<b>Shift the most-used latent dimensions away from the image's code; "
+                               "the decoder redraws</b>")
         buttons["another image"].on_click(lambda _: self.recentre(self.index + 1))
         buttons["back to its code"].on_click(lambda _: self.recentre(self.index))
 
@@ -468,20 +471,14 @@ class LatentExplorer(Explorer):
         """Posterior mean of image ``index``: ``(latent_dim,)`` on the CPU."""
         return encode_images(self.model, self.images[index:index + 1]).loc[0]
 
-    def move_sliders_to(self, z: Tensor) -> None:
-        """Set each slider to ``z`` of its dimension, widening its range when ``z`` lies outside."""
-        for d, slider in zip(self.dims, self.controls.values(), strict=True):
-            value = float(z[d])
-            slider.min, slider.max = min(slider.min, value - 0.5), max(slider.max, value + 0.5)
-            slider.value = value
-
     def recentre(self, index: int) -> None:
-        """Show image ``index`` (wrapping around) and move the sliders to its code; redraw once."""
+        """Show image ``index`` (wrapping around) with every shift back at 0; redraw once."""
         self.index = index % len(self.images)
         self.code = self.encode(self.index)
         self.holding = True
         try:
-            self.move_sliders_to(self.code)
+            for slider in self.controls.values():
+                slider.value = 0.0
         finally:
             self.holding = False
         self.refresh()
@@ -490,10 +487,14 @@ class LatentExplorer(Explorer):
         if not self.holding:
             self.refresh()
 
+    def shifts(self) -> Tensor:
+        """The sliders' shifts, one per slider dimension: ``(len(dims),)``."""
+        return torch.tensor([slider.value for slider in self.controls.values()])
+
     def explored_z(self) -> Tensor:
-        """The image's code with the slider dimensions replaced by the sliders' values: ``(latent_dim,)``."""
+        """The image's code with the sliders' shifts added on their dimensions: ``(latent_dim,)``."""
         z = self.code.clone()
-        z[self.dims] = torch.tensor([slider.value for slider in self.controls.values()])
+        z[self.dims] += self.shifts()
         return z
 
     @torch.no_grad()
@@ -509,19 +510,22 @@ class LatentExplorer(Explorer):
         pictures = {f"test image {self.index}": image, "decoded code": x_code,
                     "decoded z": x_z}
         plots.latent_explorer_figure(pictures, figure=self.figure)
-        return {"image": self.index, "distance from the code": float((z - self.code).norm()),
-                "mean |pixel change|": float((x_z - x_code).abs().mean())}
+        explored = ", ".join(f"{z[d]:.2f}" for d in self.dims)
+        return {"image": self.index, "distance from the code": float(self.shifts().norm()),
+                "mean |pixel change|": float((x_z - x_code).abs().mean()),
+                "z on the sliders' dimensions": f"({explored})"}
 
 
 def latent_explorer(model: torch.nn.Module, images: Tensor, dims: Sequence[int], start: int = 0,
                     slider_limit: float = 3.0) -> LatentExplorer:
-    """Lesson 4's widget: sliders for latent dimensions ``dims``, starting at image ``start``'s code.
+    """Lesson 4's widget: sliders that shift latent dimensions ``dims`` away from image ``start``'s code.
 
     Args:
         model: a trained ``VAE``.
         images: ``uint8 (N, 3, 32, 32)`` test images to start from (the button steps through them).
         dims: the latent dimensions to put on sliders (e.g. the most-used ones, by KL).
-        slider_limit: sliders span at least ``[-slider_limit, slider_limit]`` (the prior's bulk).
+        slider_limit: each slider shifts its dimension by up to ``slider_limit`` either way
+            (3 covers the prior's bulk from any code near it).
     """
     check_uint8_images(images, "images")
     latent_dim = unwrap(model).latent_dim
@@ -530,4 +534,6 @@ def latent_explorer(model: torch.nn.Module, images: Tensor, dims: Sequence[int],
                          f"got {list(dims)}")
     if not 0 <= start < len(images):
         raise ValueError(f"start must index one of the {len(images)} images, got {start}")
+    if not slider_limit > 0:
+        raise ValueError(f"slider_limit must be a positive shift, got {slider_limit}")
     return LatentExplorer(model, images, dims, start, slider_limit)
