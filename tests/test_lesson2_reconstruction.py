@@ -194,8 +194,8 @@ def test_beta_sweep_rejects_bad_betas(shapes_small):
 
 def test_image_mosaic_places_rows_and_checks_them():
     rows = [torch.zeros(4, 3, 32, 32), torch.ones(4, 3, 32, 32)]
-    mosaic = plots.image_mosaic(rows, pad=1)
-    assert mosaic.shape == (2 * 33, 4 * 33, 3)
+    mosaic = plots.image_mosaic(rows, gap=1)
+    assert mosaic.shape == (2 * 33 - 1, 4 * 33 - 1, 3)
     assert mosaic[0, 0].sum() == 0 and mosaic[40, 0].sum() == 3  # first row black, second white
     with pytest.raises(ValueError, match="row 1"):
         plots.image_mosaic([torch.zeros(4, 3, 32, 32), torch.zeros(3, 3, 32, 32)])

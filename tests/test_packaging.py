@@ -6,14 +6,19 @@
   under the repository URL kept in pyproject's ``[project.urls] Repository``.
 - Every notebook's first code cell installs the package only in Colab, keeps Colab's
   torch, and enables Colab's widget manager; outside Colab it does nothing.
+- A wheel (what Colab's install from the git URL builds) holds every module of the package.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import shutil
+import subprocess
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -146,6 +151,22 @@ def test_python_versions_agree():
 def test_conda_environment_installs_the_package():
     (pip_section,) = [e["pip"] for e in conda_environment()["dependencies"] if isinstance(e, dict)]
     assert "-e ." in pip_section
+
+
+def test_the_wheel_holds_every_module(tmp_path):
+    """Subpackages (plots/, widgets/) must be in the wheel, not just in an editable install."""
+    source = tmp_path / "source"  # a clean copy: a stale build/ folder would hide a missing package
+    shutil.copytree(ROOT / "vae_tutorial", source / "vae_tutorial",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                    "--quiet", "--wheel-dir", str(tmp_path / "wheel")], check=True,
+                   env={**os.environ, "PIP_NO_INDEX": "1"}, cwd=tmp_path)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    packed = set(zipfile.ZipFile(wheel).namelist())
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "vae_tutorial").rglob("*.py")}
+    assert modules - packed == set()
 
 
 # --- binder/ builds and opens lesson 1 ----------------------------------------------------

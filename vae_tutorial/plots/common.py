@@ -1,0 +1,141 @@
+"""Figures every lesson uses: image grids, training curves, densities of q and p."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+from torch.distributions import Distribution
+
+from vae_tutorial.train import History
+
+
+def as_display_images(images: Tensor) -> Tensor:
+    """``uint8`` or float ``(N, 3, H, W)`` -> float ``(N, H, W, 3)`` in ``[0, 1]`` on the CPU."""
+    images = images.detach().cpu()
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return images.float().clamp(0.0, 1.0).permute(0, 2, 3, 1)
+
+
+def image_grid(images: Tensor, title: str = "", ncols: int = 8,
+               labels: Sequence[str] | None = None, figure: Figure | None = None) -> Figure:
+    """A grid of images ``(N, 3, H, W)`` (uint8 or float in [0, 1]), optionally labelled."""
+    pixels = as_display_images(images)
+    n = len(pixels)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    figure = figure or Figure(figsize=(1.2 * ncols, 1.2 * nrows + (0.4 if title else 0)))
+    figure.clear()
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(pixels[i].numpy(), interpolation="nearest")
+            if labels is not None:
+                ax.set_title(labels[i], fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def training_curves(history: History, figure: Figure | None = None) -> Figure:
+    """ELBO, KL and reconstruction per epoch (train solid, validation dashed)."""
+    figure = figure or Figure(figsize=(11, 3.2))
+    figure.clear()
+    axes = figure.subplots(1, 3)
+    epochs = range(1, history.epochs + 1)
+    for ax, name in zip(axes, ("elbo", "kl", "recon"), strict=True):
+        ax.plot(epochs, history.train[name], marker="o", label="train")
+        if history.val[name]:
+            ax.plot(range(1, len(history.val[name]) + 1), history.val[name], "--", marker="s",
+                    label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{name} (nats per image)")
+        ax.legend()
+    axes[0].set_title("ELBO: should go up")
+    axes[1].set_title("KL(q || p): the price of the code")
+    axes[2].set_title("log p(x|z): reconstruction")
+    figure.tight_layout()
+    return figure
+
+
+def density_curve(distribution: Distribution, z: Tensor) -> Tensor:
+    """Density of a 1-D distribution at the points ``z (n,)`` -> ``(n,)``."""
+    return distribution.log_prob(z).exp()
+
+
+def plot_densities(ax, q: Distribution, p: Distribution, z_range: tuple[float, float] = (-5.0, 10.0),
+                   samples: Tensor | None = None, variable: str = "z") -> None:
+    """Draw the densities of 1-D ``q`` and ``p`` on ``ax``, with optional samples from q as ticks.
+
+    The grid is refined around q, which may be far narrower than p (a posterior late in
+    training). ``variable`` names the axis and the legend: ``z``, or ``z_d`` for one dimension.
+    """
+    z = torch.linspace(*z_range, 400)
+    z = torch.cat([z, q.mean + q.stddev * torch.linspace(-4.0, 4.0, 80)]).sort().values
+    z = z[(z >= z_range[0]) & (z <= z_range[1])]  # (≤ 480,)
+    for distribution, colour, label in ((p, "tab:blue", f"p({variable}): prior"),
+                                        (q, "tab:orange", f"q({variable} | x): posterior")):
+        density = density_curve(distribution, z)
+        ax.plot(z, density, color=colour, label=label)
+        ax.fill_between(z, density, alpha=0.2, color=colour)
+    if samples is not None:
+        ax.plot(samples, torch.zeros_like(samples), "|", color="black", markersize=12,
+                label=f"{len(samples)} samples {variable} ~ q")
+    ax.set_xlim(*z_range)
+    ax.set_xlabel(variable)
+    ax.set_ylabel("density")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def densities(q: Distribution, p: Distribution, z_range: tuple[float, float] = (-5.0, 10.0),
+              samples: Tensor | None = None, title: str = "q and p",
+              figure: Figure | None = None) -> Figure:
+    """A figure of the densities of 1-D distributions q and p (every lesson's basic picture)."""
+    figure = figure or Figure(figsize=(6, 3.2))
+    figure.clear()
+    ax = figure.subplots()
+    plot_densities(ax, q, p, z_range, samples)
+    ax.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def z_range_of(*distributions: Distribution, widths: float = 4.0) -> tuple[float, float]:
+    """A z interval holding ``widths`` standard deviations either side of every 1-D distribution."""
+    lows = [float(d.mean - widths * d.stddev) for d in distributions]
+    highs = [float(d.mean + widths * d.stddev) for d in distributions]
+    return min(lows), max(highs)
+
+
+def mosaic(images: Tensor, ncols: int, gap: int = 1) -> Tensor:
+    """Images ``(N, 3, H, W)`` (uint8 or float) -> one picture ``(R·(H+gap) - gap, ncols·(W+gap) - gap, 3)``.
+
+    Image i sits in row ``i // ncols``, column ``i % ncols``; white lines of ``gap`` pixels
+    separate them. One ``imshow`` of a mosaic draws much faster than one axes per image,
+    which keeps live figures and explorers quick.
+    """
+    pixels = as_display_images(images)  # (N, H, W, 3)
+    n, h, w, _ = pixels.shape
+    nrows = math.ceil(n / ncols)
+    canvas = torch.ones(nrows * (h + gap) - gap, ncols * (w + gap) - gap, 3)
+    for i, picture in enumerate(pixels):
+        top, left = (i // ncols) * (h + gap), (i % ncols) * (w + gap)
+        canvas[top:top + h, left:left + w] = picture
+    return canvas
+
+
+def image_mosaic(rows: Sequence[Tensor], gap: int = 1) -> Tensor:
+    """Rows of images, each ``(N, 3, H, W)`` with the same N, as one mosaic: row r holds ``rows[r]``.
+
+    Returns ``(R·(H+gap) - gap, N·(W+gap) - gap, 3)``, as ``mosaic`` does.
+    """
+    for r, row in enumerate(rows):
+        if row.shape != rows[0].shape:
+            raise ValueError(f"every row needs {tuple(rows[0].shape)} images, row {r} has {tuple(row.shape)}")
+    return mosaic(torch.cat(list(rows)), ncols=len(rows[0]), gap=gap)

@@ -1,0 +1,194 @@
+"""Lesson 1's figures: the KL estimate, moving q onto p, KL per dimension, the batch-size study."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+from torch.distributions import Distribution, Normal, kl_divergence
+
+from vae_tutorial.kl_lab import BatchStudy
+from vae_tutorial.plots.common import density_curve, plot_densities, z_range_of
+
+
+def plot_log_ratio(ax, q: Distribution, p: Distribution, z_range: tuple[float, float], samples: Tensor,
+                   log_ratio: Tensor, estimate: float, standard_error: float, exact: float) -> None:
+    """The curve log q(z) - log p(z), its value at the samples, the MC average and the closed form."""
+    z = torch.linspace(*z_range, 400)
+    ax.plot(z, q.log_prob(z) - p.log_prob(z), color="gray", lw=1, label="log q(z) - log p(z)")
+    ax.plot(samples, log_ratio, ".", color="black", ms=4, alpha=0.6, label="at the samples")
+    ax.axhline(estimate, color="tab:red", label="Monte-Carlo average")
+    if math.isfinite(standard_error):
+        ax.axhspan(estimate - standard_error, estimate + standard_error, color="tab:red", alpha=0.2)
+    ax.axhline(exact, color="tab:green", ls="--", label="closed-form KL")
+    values = torch.cat([log_ratio, torch.tensor([exact, estimate])])
+    low, high = values.min().item(), values.max().item()
+    margin = 0.15 * (high - low) + 0.5
+    ax.set_ylim(low - margin, high + margin)
+    ax.set_xlim(*z_range)
+    ax.set_xlabel("z")
+    ax.set_ylabel("log q(z) - log p(z)  (nats)")
+    ax.legend(loc="upper right", fontsize=7, ncol=2)
+
+
+def kl_estimate_figure(q: Distribution, p: Distribution, samples: Tensor, log_ratio: Tensor,
+                       estimate: float, standard_error: float, exact: float,
+                       figure: Figure | None = None) -> Figure:
+    """Lesson 1's KL explorer: densities and samples (top), per-sample log-ratio and its average (bottom).
+
+    Args:
+        q, p: 1-D distributions; samples: ``(n,)`` draws from q; log_ratio: ``(n,)`` their
+        log q - log p; estimate, standard_error: the Monte-Carlo KL; exact: the closed form.
+    """
+    figure = figure or Figure(figsize=(7, 5.6))
+    figure.clear()
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    z_range = z_range_of(q, p)
+    plot_densities(top, q, p, z_range, samples)
+    top.set_xlabel("")
+    top.set_title("q and p; ticks: the samples z ~ q", fontsize=10)
+    plot_log_ratio(bottom, q, p, z_range, samples, log_ratio, estimate, standard_error, exact)
+    se_text = f" ± {standard_error:.3f}" if math.isfinite(standard_error) else ""
+    bottom.set_title(f"average of the dots = MC KL {estimate:.3f}{se_text} nats; "
+                     f"closed form {exact:.3f}", fontsize=10)
+    # Fixed margins: tight_layout would measure every label again on each widget redraw.
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94, hspace=0.22)
+    return figure
+
+
+def kl_landscape(p: Distribution, locs: Tensor, scales: Tensor) -> Tensor:
+    """Closed-form KL(N(loc, scale) || p) on a grid: ``locs (m,)``, ``scales (s,)`` -> ``(s, m)``."""
+    grid_loc, grid_scale = torch.meshgrid(locs, scales, indexing="xy")  # (s, m) each
+    return kl_divergence(Normal(grid_loc, grid_scale), p)
+
+
+def plot_descent_path(ax, locs: Sequence[float], scales: Sequence[float], p: Normal) -> None:
+    """q's path in the (mean, std) plane over contours of KL(q || p); std on a log axis."""
+    grid_locs, grid_scales = torch.linspace(-6, 6, 121), torch.logspace(-1.7, 1.3, 121)
+    ax.contour(grid_locs, grid_scales, kl_landscape(p, grid_locs, grid_scales), levels=[0.1, 1, 10],
+               colors="gray", linewidths=[0.6, 1.0, 1.4])
+    ax.plot(locs, scales, "-", color="tab:orange", lw=1)
+    ax.plot(locs[0], scales[0], "o", color="black", ms=5)  # the start
+    ax.plot(locs[-1], scales[-1], "o", color="tab:orange", ms=6)  # q now
+    ax.plot(float(p.mean), float(p.stddev), "*", color="tab:blue", ms=12)  # p
+    ax.set_yscale("log")
+    # Plain tick labels: the default 10^x labels are typeset, which slows every redraw.
+    ax.set_yticks([0.03, 0.1, 0.3, 1, 3, 10], ["0.03", "0.1", "0.3", "1", "3", "10"])
+    ax.minorticks_off()
+    ax.set_xlim(-6, 6)
+    ax.set_ylim(0.02, 20)
+    ax.set_xlabel("mean of q")
+    ax.set_ylabel("std of q (log scale)")
+    ax.set_title("path of q (black: start, star: p)\ncontours: KL(q || p) = 0.1, 1, 10 nats", fontsize=9)
+
+
+def plot_kl_per_step(ax, mc_kls: Sequence[float], exact_kls: Sequence[float]) -> None:
+    """The closed-form KL of every visited q and the Monte-Carlo KL each step measured."""
+    ax.plot(range(len(exact_kls)), exact_kls, color="tab:green")
+    ax.plot(range(len(mc_kls)), mc_kls, ".", color="tab:red", ms=3, alpha=0.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL(q || p)  (nats)")
+    ax.set_title("KL(q || p) per step, should fall to 0\nline: closed form, dots: the step's MC estimate",
+                 fontsize=9)
+
+
+def descent_figure(locs: Sequence[float], scales: Sequence[float], mc_kls: Sequence[float],
+                   exact_kls: Sequence[float], p: Normal, figure: Figure | None = None) -> Figure:
+    """Lesson 1's "move q toward p": q's densities along the way, its path, and the KL per step.
+
+    Args: the trajectory of a ``kl_lab.QDescent`` (``locs``, ``scales``: one entry per
+    visited q; ``mc_kls``: one per step; ``exact_kls``: one per visited q) and the target p.
+    """
+    figure = figure or Figure(figsize=(12, 3.6))
+    figure.clear()
+    left, middle, right = figure.subplots(1, 3)
+    z_range = (min(-5.0, max(-15.0, min(locs) - 3.0)), max(5.0, min(15.0, max(locs) + 3.0)))
+    shown = sorted(set(torch.linspace(0, len(locs) - 1, 6).round().long().tolist()))  # up to 6 visited qs
+    z = torch.linspace(*z_range, 400)
+    for rank, i in enumerate(shown[:-1]):
+        q_then = Normal(locs[i], scales[i])
+        left.plot(z, density_curve(q_then, z), color="tab:orange", alpha=0.15 + 0.1 * rank, lw=1)
+    plot_densities(left, Normal(locs[-1], scales[-1]), p, z_range)
+    left.set_title(f"step {len(locs) - 1}: q (faded: earlier q) and p", fontsize=10)
+    plot_descent_path(middle, locs, scales, p)
+    plot_kl_per_step(right, mc_kls, exact_kls)
+    figure.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.87, wspace=0.3)  # fixed: fast redraws
+    return figure
+
+
+def compare_densities(qs: Mapping[str, Distribution], p: Distribution, z_range: tuple[float, float],
+                      figure: Figure | None = None) -> Figure:
+    """One panel per named 1-D q, each drawn against the same p (lesson 1: q beyond Normals)."""
+    figure = figure or Figure(figsize=(4.2 * len(qs), 3.2))
+    figure.clear()
+    axes = figure.subplots(1, len(qs), squeeze=False)[0]
+    for ax, (name, q) in zip(axes, qs.items(), strict=True):
+        plot_densities(ax, q, p, z_range)
+        ax.set_title(f"q = {name} against p = N(0, 1)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def per_dimension_kl_figure(kl_per_dim: Tensor, mc_per_dim: Tensor | None = None,
+                            figure: Figure | None = None) -> Figure:
+    """Per-dimension KL terms ``(latent_dim,)``: closed form (bars) and one sample's (dots)."""
+    figure = figure or Figure(figsize=(9, 3.2))
+    figure.clear()
+    ax = figure.subplots()
+    dims = torch.arange(len(kl_per_dim)).numpy()
+    ax.bar(dims, kl_per_dim.detach().cpu().numpy(), width=1.0, color="tab:green", alpha=0.6,
+           label="closed form per dimension")
+    if mc_per_dim is not None:
+        ax.plot(dims, mc_per_dim.detach().cpu().numpy(), ".", color="black", ms=3,
+                label="one sample: log q(z_d) - log p(z_d)")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("latent dimension d")
+    ax.set_ylabel("KL term (nats)")
+    ax.set_title(f"{len(kl_per_dim)} per-dimension terms; KL(q || p) is their SUM = "
+                 f"{kl_per_dim.sum().item():.1f} nats", fontsize=10)
+    ax.legend(loc="upper right", fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_spread(ax, batch_sizes: Sequence[int], spread: Sequence[float], bias: Sequence[float],
+                bias_noise: Sequence[float], labels: tuple[str, str]) -> None:
+    """Spread and |bias| against batch size (log-log), a 1/sqrt(batch) line and the bias' noise level.
+
+    ``bias_noise``: how large a measured |bias| can be from the finite number of repeats alone.
+    """
+    sizes = torch.tensor(batch_sizes, dtype=torch.float64)
+    scaled = torch.tensor(spread, dtype=torch.float64) * sizes.sqrt()  # constant if spread ∝ 1/√batch
+    ax.plot(sizes, scaled.log().mean().exp() / sizes.sqrt(), "--", color="gray", label="∝ 1/√batch")
+    ax.plot(sizes, spread, "o-", color="tab:red", label=labels[0])
+    ax.plot(sizes, [abs(b) for b in bias], "s", color="tab:blue", ms=4, label=labels[1])
+    ax.plot(sizes, bias_noise, ":", color="tab:blue", label="noise level of the measured bias")
+    ax.set_xscale("log")
+    ax.set_xticks(batch_sizes[::2], [str(b) for b in batch_sizes[::2]])
+    ax.minorticks_off()
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size (one z per example)")
+    ax.legend(fontsize=7)
+
+
+def batch_study_figure(study: BatchStudy, figure: Figure | None = None) -> Figure:
+    """Lesson 1's batch-size study: the KL estimate (left) and its gradient (right)."""
+    figure = figure or Figure(figsize=(11, 3.8))
+    figure.clear()
+    left, right = figure.subplots(1, 2)
+    plot_spread(left, study.batch_sizes, study.kl_std, study.kl_bias, [2 * e for e in study.kl_bias_error],
+                ("std of the batch-mean MC KL", "|bias| = |mean - closed form|"))
+    left.set_ylabel("nats")
+    left.set_title(f"batch-mean MC KL (closed form {study.analytic_kl:.1f} nats):\n"
+                   "spread falls as 1/√batch, |bias| stays at its noise level", fontsize=9)
+    noise = [e / math.sqrt(study.repeats) for e in study.grad_error]  # |mean of R noisy gradients - exact|
+    plot_spread(right, study.batch_sizes, study.grad_error, study.grad_bias, noise,
+                ("typical |g - g_exact| / |g_exact|", "|mean g - g_exact| / |g_exact|"))
+    right.set_ylabel("relative to the exact gradient's norm")
+    right.set_title("its gradient w.r.t. q's parameters:\nthe same 1/√batch, and much larger relative errors",
+                    fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,94 @@
+"""Lesson 3's figures: the live training dashboard and q against p through training."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch import Tensor
+from torch.distributions import Normal
+
+from vae_tutorial.plots.common import as_display_images, mosaic, plot_densities, z_range_of
+from vae_tutorial.tracking import PosteriorTrack
+from vae_tutorial.train import History
+
+
+def plot_metric(ax, history: History, name: str, title: str) -> None:
+    """One metric per epoch on ``ax``: train solid, validation dashed."""
+    ax.plot(range(1, history.epochs + 1), history.train[name], marker="o", ms=3, label="train")
+    if history.val[name]:
+        ax.plot(range(1, len(history.val[name]) + 1), history.val[name], "--", marker="s", ms=3,
+                label="validation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per image")
+    ax.set_title(title, fontsize=10)
+    if history.epochs:
+        ax.legend(fontsize=8)
+
+
+def training_dashboard(history: History, originals: Tensor, reconstructions: Tensor, samples: Tensor,
+                       figure: Figure | None = None) -> Figure:
+    """Lesson 3's live view of a run, redrawn after every epoch into the same figure.
+
+    Top: ELBO, KL and reconstruction term per epoch. Bottom: fixed test images ``originals
+    (n, 3, 32, 32)`` over their ``reconstructions`` (same shape), and ``samples (m, 3, 32, 32)``
+    decoded from the same z ~ p(z) every epoch.
+    """
+    figure = figure or Figure(figsize=(11, 6.2))
+    figure.clear()
+    grid = figure.add_gridspec(2, 3, height_ratios=(1.0, 1.1))
+    for column, (name, title) in enumerate((("elbo", "ELBO: should go up"),
+                                            ("kl", "KL(q || p): what the code costs"),
+                                            ("recon", "log p(x|z): reconstruction"))):
+        plot_metric(figure.add_subplot(grid[0, column]), history, name, title)
+    pairs = torch.cat([as_display_images(originals), as_display_images(reconstructions)])  # (2n, H, W, 3)
+    images_ax = figure.add_subplot(grid[1, :2])
+    images_ax.imshow(mosaic(pairs.permute(0, 3, 1, 2), ncols=len(originals)).numpy(), interpolation="nearest")
+    images_ax.set_title("fixed test images (top) and their reconstructions (bottom, mean of q decoded)",
+                        fontsize=10)
+    samples_ax = figure.add_subplot(grid[1, 2])
+    square = math.ceil(math.sqrt(len(samples)))  # columns of the samples' grid
+    samples_ax.imshow(mosaic(samples, ncols=square).numpy(), interpolation="nearest")
+    samples_ax.set_title("samples: the same z ~ p(z) each epoch", fontsize=10)
+    for ax in (images_ax, samples_ax):
+        ax.axis("off")
+    figure.suptitle(f"after epoch {history.epochs}" if history.epochs else "before training")
+    figure.tight_layout()
+    return figure
+
+
+def posterior_through_training(track: PosteriorTrack, record: int, image: int, dim: int,
+                               figure: Figure | None = None) -> Figure:
+    """q(z_d|x) against p(z_d) for one tracked image and latent dimension (lesson 3's widget).
+
+    Left: the image. Middle: both densities after epoch ``track.epochs[record]`` and their
+    KL. Right: that KL at every recorded epoch, for this image and averaged over all.
+    """
+    kl = track.kl()[:, :, dim]  # (records, n): KL of dimension dim
+    locs = torch.stack(track.locs)[:, image, dim]  # (records,)
+    scales = torch.stack(track.scales)[:, image, dim]
+    prior = Normal(torch.tensor(0.0), torch.tensor(1.0))
+    z_range = z_range_of(prior, *[Normal(loc, scale) for loc, scale in zip(locs, scales, strict=True)])
+    figure = figure or Figure(figsize=(11, 3.2))
+    figure.clear()
+    image_ax, density_ax, kl_ax = figure.subplots(1, 3, width_ratios=(1, 3, 2))
+    image_ax.imshow(as_display_images(track.images[image:image + 1])[0].numpy(), interpolation="nearest")
+    image_ax.set_title(f"image {image}", fontsize=10)
+    image_ax.axis("off")
+    plot_densities(density_ax, Normal(locs[record], scales[record]), prior, z_range, variable="z_d")
+    density_ax.set_title(f"z[{dim}] after epoch {track.epochs[record]}: "
+                         f"KL(q || p) = {kl[record, image]:.2f} nats", fontsize=10)
+    kl_ax.plot(track.epochs, kl[:, image], marker="o", ms=3, label=f"image {image}")
+    kl_ax.plot(track.epochs, kl.mean(dim=1), "--", color="gray", label="mean of tracked images")
+    kl_ax.axvline(track.epochs[record], color="tab:red", lw=1)
+    kl_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    kl_ax.set_xlabel("epoch")
+    kl_ax.set_ylabel(f"KL of z[{dim}] (nats)")
+    kl_ax.set_title("this dimension's KL through training", fontsize=10)
+    kl_ax.legend(fontsize=8)
+    # Fixed margins instead of tight_layout, which would double the time of a widget redraw.
+    figure.subplots_adjust(left=0.01, right=0.985, bottom=0.16, top=0.88, wspace=0.28)
+    return figure

@@ -1,0 +1,86 @@
+"""The ``Explorer`` every lesson's widget is built on: controls, readouts and a figure rendered to PNG."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Mapping
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+WIDE = {"description_width": "initial"}  # slider labels longer than ipywidgets' default width
+
+
+def figure_to_png(figure: Figure, dpi: int = 80) -> bytes:
+    """Render a figure to PNG bytes (what an ``ipywidgets.Image`` shows)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def format_readout(name: str, value: object) -> str:
+    """``name: value`` as HTML, numbers with four significant digits."""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"<b>{name}</b>: {text}"
+
+
+class Explorer:
+    """Controls + readouts + a figure, redrawn whenever a control's value changes.
+
+    Args:
+        controls: name -> value widget (slider, toggle, dropdown ...), shown in order.
+        draw: ``draw(explorer) -> dict`` reads ``explorer.controls``, draws on
+            ``explorer.figure`` and returns the numbers to show as readouts.
+        figure: the figure ``draw`` draws on (owned by this explorer).
+        buttons: extra buttons shown with the controls (their callbacks are the caller's).
+        title: HTML shown above the explorer.
+    Attributes:
+        controls, buttons, readouts (name -> ``ipywidgets.HTML``), output (the
+        ``ipywidgets.Image`` holding the PNG), values (the last numbers), redraws (count),
+        last_draw_seconds, widget (the whole box).
+    """
+
+    def __init__(self, controls: Mapping[str, widgets.ValueWidget], draw: Callable[[Explorer], dict],
+                 figure: Figure, buttons: Mapping[str, widgets.Button] | None = None, title: str = ""):
+        self.controls = dict(controls)
+        self.buttons = dict(buttons or {})
+        self.figure = figure
+        self.draw_function = draw
+        # flex-start: shown at the PNG's own size; a VBox would otherwise stretch it to the
+        # page's width and blur it (seen in JupyterLab by tests/test_browser.py).
+        self.output = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
+        self.readouts: dict[str, widgets.HTML] = {}
+        self.readout_box = widgets.VBox()
+        self.values: dict = {}
+        self.redraws = 0
+        self.last_draw_seconds = 0.0
+        for control in self.controls.values():
+            control.observe(self.on_change, names="value")
+        control_box = widgets.VBox([*self.controls.values(), widgets.HBox(list(self.buttons.values()))])
+        parts = [widgets.HTML(title)] if title else []
+        self.widget = widgets.VBox(parts + [widgets.HBox([control_box, self.readout_box]), self.output])
+        self.refresh()
+
+    def on_change(self, change: dict) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the figure, re-render the PNG and update the readouts."""
+        start = time.perf_counter()
+        self.values = self.draw_function(self)
+        self.output.value = figure_to_png(self.figure)
+        self.update_readouts()
+        self.redraws += 1
+        self.last_draw_seconds = time.perf_counter() - start
+
+    def update_readouts(self) -> None:
+        for name, value in self.values.items():
+            if name not in self.readouts:
+                self.readouts[name] = widgets.HTML()
+                self.readout_box.children = tuple(self.readouts.values())
+            self.readouts[name].value = format_readout(name, value)
+
+    def _repr_mimebundle_(self, **kwargs):
+        """Display the explorer when it is a cell's last value."""
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,173 @@
+"""Lesson 1's widgets: the KL explorer and moving q onto p by gradient descent."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+from torch.distributions import Normal
+
+from vae_tutorial import plots
+from vae_tutorial.elbo import kl_analytic, kl_monte_carlo
+from vae_tutorial.kl_lab import DescentSettings, QDescent, mc_estimate
+from vae_tutorial.widgets.explorer import WIDE, Explorer
+
+MAX_KL_SAMPLES = 1000  # most samples the KL explorer draws
+# Standard deviations slide on a base-2 log scale: the defaults (4, 1, 0.25) are exact grid
+# points, so the browser's slider does not round them and send a slightly different value back.
+STD_SLIDER = {"base": 2, "min": -3.5, "max": 2.6, "step": 0.05}  # 0.09 ... 6.1
+LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+SAMPLES_PER_STEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def check_in_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ``ValueError`` unless ``low <= value <= high`` (a slider would silently clip it)."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:.3g} and {high:.3g} (its slider's range), "
+                         f"got {value!r}")
+
+
+def standard_normal_noise(n: int, seed: int) -> Tensor:
+    """``(n,)`` draws of eps ~ N(0, 1); z = mean + std * eps turns them into draws from any Normal."""
+    return torch.randn(n, generator=torch.Generator().manual_seed(seed))
+
+
+def kl_explorer_controls(q_loc: float, q_scale: float, num_samples: int) -> dict:
+    """Sliders of the KL explorer: q's mean and std, p's (behind a toggle), the number of samples."""
+    return {
+        "q_loc": widgets.FloatSlider(value=q_loc, min=-5.0, max=8.0, step=0.1, description="q mean"),
+        "q_scale": widgets.FloatLogSlider(value=q_scale, **STD_SLIDER, description="q std"),
+        "move_p": widgets.ToggleButton(value=False, description="let p move too",
+                                       tooltip="off: p is the prior N(0, 1)"),
+        "p_loc": widgets.FloatSlider(value=0.0, min=-5.0, max=8.0, step=0.1, description="p mean"),
+        "p_scale": widgets.FloatLogSlider(value=1.0, **STD_SLIDER, description="p std"),
+        "num_samples": widgets.IntSlider(value=num_samples, min=1, max=MAX_KL_SAMPLES,
+                                         description="samples z ~ q", style=WIDE),
+    }
+
+
+def kl_explorer(q_loc: float = 2.0, q_scale: float = 4.0, num_samples: int = 100, seed: int = 0) -> Explorer:
+    """Lesson 1: the Monte-Carlo KL(q || p) of two 1-D Normals, next to the closed form.
+
+    Draws ``z = mean + std * eps`` (the same ``eps`` until "resample" is pressed, so the
+    samples slide with q), shows q, p, the samples, each sample's log q(z) - log p(z),
+    their average with its standard error and ``kl_analytic(q, p)``. p is the prior
+    N(0, 1) unless the "let p move too" toggle is on.
+    Readouts (``explorer.values``): "MC estimate", "standard error", "closed-form KL",
+    "samples", "p".
+    """
+    check_in_range("q_loc", q_loc, -5.0, 8.0)
+    check_in_range("q_scale", q_scale, 2 ** STD_SLIDER["min"], 2 ** STD_SLIDER["max"])
+    check_in_range("num_samples", num_samples, 1, MAX_KL_SAMPLES)
+    noise = {"seed": seed, "eps": standard_normal_noise(MAX_KL_SAMPLES, seed)}  # (MAX_KL_SAMPLES,)
+
+    def draw(explorer: Explorer) -> dict:
+        c = explorer.controls
+        for name in ("p_loc", "p_scale"):  # p's sliders are shown only while p may move
+            c[name].layout.display = None if c["move_p"].value else "none"
+        q = Normal(c["q_loc"].value, c["q_scale"].value)
+        p = Normal(c["p_loc"].value, c["p_scale"].value) if c["move_p"].value else Normal(0.0, 1.0)
+        n = c["num_samples"].value
+        z = q.loc + q.scale * noise["eps"][:n]  # (n,) samples z ~ q
+        log_ratio = kl_monte_carlo(z, q, p)  # (n,) log q(z) - log p(z), one term per sample
+        estimate, standard_error = mc_estimate(log_ratio)
+        exact = kl_analytic(q, p).item()
+        plots.kl_estimate_figure(q, p, z, log_ratio, estimate, standard_error, exact, explorer.figure)
+        p_name = f"N({p.loc.item():.2g}, {p.scale.item():.2g}²)"
+        p_name += "" if c["move_p"].value else ", the prior"
+        return {"MC estimate": estimate,
+                "standard error": standard_error if n > 1 else "n/a with one sample",
+                "closed-form KL": exact, "samples": n, "p": p_name}
+
+    resample = widgets.Button(description="resample z ~ q")
+    explorer = Explorer(kl_explorer_controls(q_loc, q_scale, num_samples), draw, Figure(figsize=(7, 5.6)),
+                        buttons={"resample": resample}, title="<b>KL(q || p): Monte Carlo vs closed form</b>")
+
+    def on_resample(_button) -> None:
+        noise["seed"] += 1
+        noise["eps"] = standard_normal_noise(MAX_KL_SAMPLES, noise["seed"])
+        explorer.refresh()
+
+    resample.on_click(on_resample)
+    return explorer
+
+
+def move_q_controls(start: DescentSettings, max_steps: int) -> dict:
+    """Controls of the "move q toward p" explorer: learning rate, samples per step, q's start, play."""
+    return {
+        # Discrete choices: exact values, and the ones worth comparing.
+        "lr": widgets.SelectionSlider(options=sorted({*LEARNING_RATES, start.lr}), value=start.lr,
+                                      description="learning rate", style=WIDE),
+        "samples_per_step": widgets.SelectionSlider(
+            options=sorted({*SAMPLES_PER_STEP, start.samples_per_step}), value=start.samples_per_step,
+            description="samples per step", style=WIDE),
+        "start_loc": widgets.FloatSlider(value=start.loc, min=-5.0, max=5.0, step=0.1,
+                                         description="start: q mean", style=WIDE),
+        "start_scale": widgets.FloatLogSlider(value=start.scale, base=2, min=-5, max=2.5, step=0.05,
+                                              description="start: q std", style=WIDE),  # 0.03 ... 5.7
+        # A clock: every tick (value + 1) is one gradient step.
+        "play": widgets.Play(value=0, min=0, max=max_steps, interval=200, description="play"),
+    }
+
+
+def descent_status(descent: QDescent) -> str:
+    """A word on how the descent is going, for the readout."""
+    if descent.diverged_at is not None:
+        return f"diverged at step {descent.diverged_at}: the learning rate is too large"
+    if descent.exact_kls[-1] < 0.01:
+        return "q is on p (KL < 0.01 nats)"
+    return "moving"
+
+
+def move_q_explorer(start: DescentSettings | None = None, max_steps: int = 500) -> Explorer:
+    """Lesson 1: gradient descent on the Monte-Carlo KL(q || p) moves q = N(mean, std) onto p = N(0, 1).
+
+    "step" takes one step, the play control one step per tick (up to ``max_steps`` per
+    play), "restart" goes back to the start, "new noise" restarts with fresh samples.
+    Changing a slider restarts from the start with the new settings.
+    Readouts (``explorer.values``): "step", "q mean", "q std", "KL(q || p)", "status".
+    """
+    start = start or DescentSettings()
+    check_in_range("start loc", start.loc, -5.0, 5.0)
+    check_in_range("start scale", start.scale, 2**-5, 2**2.5)
+    state = {"descent": QDescent(start), "seed": start.seed, "tick": 0}
+
+    def settings(c: dict) -> DescentSettings:
+        return DescentSettings(loc=c["start_loc"].value, scale=c["start_scale"].value, lr=c["lr"].value,
+                               samples_per_step=c["samples_per_step"].value, seed=state["seed"],
+                               p_loc=start.p_loc, p_scale=start.p_scale)
+
+    def draw(explorer: Explorer) -> dict:
+        c = explorer.controls
+        if settings(c) != state["descent"].settings:  # new settings: start again
+            state["descent"] = QDescent(settings(c))
+        descent = state["descent"]
+        descent.run_until(descent.steps + max(c["play"].value - state["tick"], 0))  # one step per tick
+        state["tick"] = c["play"].value
+        if descent.diverged_at is not None:
+            c["play"].playing = False
+        plots.descent_figure(descent.locs, descent.scales, descent.mc_kls, descent.exact_kls, descent.p,
+                             explorer.figure)
+        return {"step": descent.steps, "q mean": descent.locs[-1], "q std": descent.scales[-1],
+                "KL(q || p)": descent.exact_kls[-1], "status": descent_status(descent)}
+
+    buttons = {name: widgets.Button(description=name) for name in ("step", "restart", "new noise")}
+    explorer = Explorer(move_q_controls(start, max_steps), draw, Figure(figsize=(12, 3.6)), buttons=buttons,
+                        title="<b>Move q toward p: gradient descent on the Monte-Carlo KL</b>")
+
+    def on_step(_button) -> None:
+        state["descent"].step()
+        explorer.refresh()
+
+    def on_restart(_button) -> None:
+        state["descent"] = QDescent(state["descent"].settings)
+        explorer.refresh()
+
+    def on_new_noise(_button) -> None:
+        state["seed"] += 1
+        explorer.refresh()  # the seed is part of the settings: draw starts a new descent
+
+    for name, callback in (("step", on_step), ("restart", on_restart), ("new noise", on_new_noise)):
+        buttons[name].on_click(callback)
+    return explorer
