@@ -7,16 +7,63 @@ import time
 from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 WIDE = {"description_width": "initial"}  # slider labels longer than ipywidgets' default width
+DPI = 80  # pixels per inch of every explorer's PNG
 
 
-def figure_to_png(figure: Figure, dpi: int = 80) -> bytes:
+def figure_to_png(figure: Figure, dpi: int = DPI) -> bytes:
     """Render a figure to PNG bytes (what an ``ipywidgets.Image`` shows)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def canvas_to_png(canvas: FigureCanvasAgg) -> bytes:
+    """What an Agg canvas holds now, as PNG bytes."""
+    width, height = canvas.get_width_height(physical=True)
+    buffer = io.BytesIO()
+    Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(buffer, "png")
+    return buffer.getvalue()
+
+
+class BlitRenderer:
+    """Renders a figure to PNG, redrawing only its ``animated`` artists while nothing else changed.
+
+    Figures that an explorer updates in place mark what moves as animated (a marker line,
+    the pictures, their title). A full render leaves those out and is kept; while the rest
+    of the figure is unchanged (matplotlib leaves ``figure.stale`` False: changes to animated
+    artists do not make it stale), a redraw pastes that render back and draws only the
+    animated artists on top. Matplotlib calls this "blitting"; here it makes a redraw of
+    lesson 2's explorers several times cheaper. A figure with nothing animated is rendered
+    whole every time.
+    """
+
+    def __init__(self, figure: Figure, dpi: int = DPI):
+        self.figure, self.dpi = figure, dpi
+        self.background = None  # the last full render without the animated artists
+        self.full_renders = 0
+
+    def render(self) -> bytes:
+        moving = self.figure.findobj(lambda artist: artist.get_animated())
+        if not moving:
+            return figure_to_png(self.figure, self.dpi)
+        if not isinstance(self.figure.canvas, FigureCanvasAgg):
+            FigureCanvasAgg(self.figure)  # becomes figure.canvas
+            self.figure.set_dpi(self.dpi)  # makes the figure stale: the next step renders it whole
+        canvas = self.figure.canvas
+        if self.background is None or self.figure.stale:
+            canvas.draw()  # everything but the animated artists
+            self.background = canvas.copy_from_bbox(self.figure.bbox)
+            self.full_renders += 1
+        else:
+            canvas.restore_region(self.background)
+        for artist in moving:
+            self.figure.draw_artist(artist)
+        return canvas_to_png(canvas)
 
 
 def format_readout(name: str, value: object) -> str:
@@ -38,7 +85,7 @@ class Explorer:
     Attributes:
         controls, buttons, readouts (name -> ``ipywidgets.HTML``), output (the
         ``ipywidgets.Image`` holding the PNG), values (the last numbers), redraws (count),
-        last_draw_seconds, widget (the whole box).
+        last_draw_seconds, renderer (the ``BlitRenderer`` of the figure), widget (the whole box).
     """
 
     def __init__(self, controls: Mapping[str, widgets.ValueWidget], draw: Callable[[Explorer], dict],
@@ -47,6 +94,7 @@ class Explorer:
         self.buttons = dict(buttons or {})
         self.figure = figure
         self.draw_function = draw
+        self.renderer = BlitRenderer(figure)
         # flex-start: shown at the PNG's own size; a VBox would otherwise stretch it to the
         # page's width and blur it (seen in JupyterLab by tests/test_browser.py).
         self.output = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
@@ -69,7 +117,7 @@ class Explorer:
         """Redraw the figure, re-render the PNG and update the readouts."""
         start = time.perf_counter()
         self.values = self.draw_function(self)
-        self.output.value = figure_to_png(self.figure)
+        self.output.value = self.renderer.render()
         self.update_readouts()
         self.redraws += 1
         self.last_draw_seconds = time.perf_counter() - start
