@@ -31,14 +31,14 @@ def normal_log_ratio_variance(loc: Tensor, scale: Tensor) -> Tensor:
 
 
 def assert_figure_labelled(figure: Figure) -> None:
-    """Every axes of a lesson figure has a title, a y label and an x label (its own or, for
-    stacked axes sharing x, the one under it)."""
+    """Every axes of a lesson figure has a title (or a legend that names what it draws), a y
+    label and an x label (its own or, for stacked axes sharing x, the one under it)."""
     assert isinstance(figure, Figure) and figure.axes
     for ax in figure.axes:
         shared = ax.get_shared_x_axes().get_siblings(ax)
         assert any(sibling.get_xlabel() for sibling in shared), "x label missing"
         assert ax.get_ylabel(), "y label missing"
-        assert ax.get_title(), "title missing"
+        assert ax.get_title() or ax.get_legend(), "title missing"
 
 
 # --- mc_estimate ---
@@ -244,6 +244,77 @@ def test_lesson_figures_are_labelled():
 def test_z_range_covers_both_distributions():
     low, high = plots.z_range_of(Normal(2.0, 4.0), PRIOR)
     assert (low, high) == pytest.approx((-14.0, 18.0))
+
+
+# --- the KL explorer's figure: still axes, moving curves ---
+
+
+def kl_figure_state(q: Normal, p: Normal, seed: int = 0):
+    """What the KL explorer draws for q and p: (q, p, samples, log-ratios, estimate, s.e., exact)."""
+    z = q.loc + q.scale * torch.randn(100, generator=torch.Generator().manual_seed(seed))
+    log_ratio = q.log_prob(z) - p.log_prob(z)
+    estimate, standard_error = kl_lab.mc_estimate(log_ratio)
+    return q, p, z, log_ratio, estimate, standard_error, kl_divergence(q, p).item()
+
+
+def view_of(q: Normal, margin: float = 0.0) -> plots.kl.KLView:
+    q, p, _, log_ratio, estimate, _, exact = kl_figure_state(q, PRIOR)
+    return plots.kl_view(q, p, log_ratio, estimate, exact, margin)
+
+
+def test_kl_view_holds_what_fits_and_not_what_leaves_or_shrinks():
+    view = view_of(Normal(2.0, 4.0), margin=0.15)
+    assert view.holds(view_of(Normal(2.3, 4.0)))  # a small move stays in the view
+    assert not view.holds(view_of(Normal(8.0, 4.0)))  # q leaves it
+    assert not view.holds(view_of(Normal(0.0, 0.2)))  # q's peak rises above it
+    assert not view.holds(plots.kl.KLView((-1.0, 1.0), 0.05, (-1.0, 1.0)))  # a corner of the view
+
+
+def test_updating_the_kl_figure_draws_what_drawing_it_anew_does():
+    """update_kl_estimate_figure against kl_estimate_figure built from scratch, same view."""
+    first, second = kl_figure_state(Normal(2.0, 4.0), PRIOR), kl_figure_state(Normal(2.5, 3.0), PRIOR, seed=1)
+    view = view_of(first[0], margin=0.15)
+    updated = plots.kl_estimate_figure(*first, view=view)
+    plots.update_kl_estimate_figure(updated, *second)
+    fresh = plots.kl_estimate_figure(*second, view=view)
+    for name in plots.kl.MOVING:
+        (a,) = updated.findobj(lambda artist, name=name: artist.get_gid() == name)
+        (b,) = fresh.findobj(lambda artist, name=name: artist.get_gid() == name)
+        assert a.get_animated() and b.get_animated(), name
+        if hasattr(a, "get_xydata"):  # lines
+            torch.testing.assert_close(torch.as_tensor(a.get_xydata()), torch.as_tensor(b.get_xydata()))
+        elif hasattr(a, "get_paths"):  # the filled densities
+            torch.testing.assert_close(torch.as_tensor(a.get_paths()[0].vertices),
+                                       torch.as_tensor(b.get_paths()[0].vertices))
+        elif hasattr(a, "get_text"):
+            assert a.get_text() == b.get_text()
+        else:  # the standard-error band
+            assert (a.get_y(), a.get_height(), a.get_visible()) == (b.get_y(), b.get_height(),
+                                                                    b.get_visible())
+    assert [ax.get_xlim() for ax in updated.axes] == [ax.get_xlim() for ax in fresh.axes]
+
+
+def test_kl_explorer_keeps_its_axes_while_q_moves_a_little_and_matches_a_full_render():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vae_tutorial.widgets import figure_to_png
+
+    explorer = kl_explorer()
+    limits = [ax.get_xlim() + ax.get_ylim() for ax in explorer.figure.axes]
+    for loc in (2.1, 2.3, 2.6, 2.2):
+        explorer.controls["q_loc"].value = loc
+    assert explorer.renderer.full_renders == 1 and explorer.redraws == 5  # four redraws of the curves only
+    assert [ax.get_xlim() + ax.get_ylim() for ax in explorer.figure.axes] == limits
+    blitted, full = (np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+                     for png in (explorer.output.value, figure_to_png(explorer.figure)))
+    differs = np.abs(blitted - full).max(axis=2) > 2
+    assert differs.mean() < 0.01  # only where a curve crosses an axis line (drawn over it, not under)
+    explorer.controls["q_loc"].value = 8.0  # q leaves the view: new axes
+    assert explorer.renderer.full_renders == 2
+    assert explorer.figure.axes[0].get_xlim()[1] > limits[0][1]
 
 
 # --- the KL explorer ---

@@ -21,7 +21,9 @@ from vae_tutorial.plots.kl import (
     compare_densities,
     descent_figure,
     kl_estimate_figure,
+    kl_view,
     per_dimension_kl_figure,
+    update_kl_estimate_figure,
 )
 from vae_tutorial.plots.latent import (
     factor_heatmap,
@@ -46,9 +48,9 @@ from vae_tutorial.plots.training import posterior_through_training, training_das
 __all__ = [
     "batch_study_figure", "beta_sweep_figure", "bits_per_dim_ladder", "compare_densities", "densities",
     "descent_figure", "factor_heatmap", "image_grid", "image_mosaic", "image_rows_figure",
-    "iwae_curve_figure", "kl_estimate_figure", "kl_per_dimension_bars", "latent_explorer_figure",
-    "mosaic", "path_norms_figure", "per_dimension_kl_figure", "posterior_through_training",
-    "projection_scatter", "scale_comparison_figure", "scale_maps_figure", "sigma_figure",
-    "training_curves", "training_dashboard", "update_beta_sweep_figure", "update_sigma_figure",
-    "z_range_of",
+    "iwae_curve_figure", "kl_estimate_figure", "kl_per_dimension_bars", "kl_view",
+    "latent_explorer_figure", "mosaic", "path_norms_figure", "per_dimension_kl_figure",
+    "posterior_through_training", "projection_scatter", "scale_comparison_figure", "scale_maps_figure",
+    "sigma_figure", "training_curves", "training_dashboard", "update_beta_sweep_figure",
+    "update_kl_estimate_figure", "update_sigma_figure", "z_range_of",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from matplotlib.figure import Figure
@@ -11,52 +12,138 @@ from torch import Tensor
 from torch.distributions import Distribution, Normal, kl_divergence
 
 from vae_tutorial.kl_lab import BatchStudy
-from vae_tutorial.plots.common import density_curve, plot_densities, z_range_of
+from vae_tutorial.plots.common import density_curve, density_grid, plot_densities, z_range_of
+
+
+@dataclass(frozen=True)
+class KLView:
+    """The axes limits of lesson 1's KL explorer figure."""
+
+    z_range: tuple[float, float]  # the z axis of both panels
+    density_top: float  # upper limit of the densities (top panel)
+    ratio_range: tuple[float, float]  # limits of log q(z) - log p(z) (bottom panel)
+
+    def holds(self, wanted: KLView, fill: float = 0.4) -> bool:
+        """True when ``wanted`` lies inside this view and fills at least ``fill`` of it on every axis.
+
+        The explorer keeps its view while this holds, so the curves move inside still axes (and
+        redraw fast); when q leaves the view or shrinks to a corner of it, the view changes.
+        """
+        pairs = ((self.z_range, wanted.z_range), ((0.0, self.density_top), (0.0, wanted.density_top)),
+                 (self.ratio_range, wanted.ratio_range))
+        return all(low <= wanted_low and wanted_high <= high
+                   and wanted_high - wanted_low >= fill * (high - low)
+                   for (low, high), (wanted_low, wanted_high) in pairs)
+
+
+def widen(low: float, high: float, share: float) -> tuple[float, float]:
+    """The interval ``[low, high]`` with ``share`` of its length added on each side."""
+    return low - share * (high - low), high + share * (high - low)
+
+
+def kl_view(q: Distribution, p: Distribution, log_ratio: Tensor, estimate: float, exact: float,
+            margin: float = 0.0) -> KLView:
+    """Limits that show q, p, the log-ratios of the samples and both KL values, plus ``margin``
+    (a share of each axis added on both sides: room for the next moves of a slider)."""
+    z_range = widen(*z_range_of(q, p), margin)
+    peak = max(density_curve(d, d.mean.reshape(1)).item() for d in (q, p))  # the modes of the Normals
+    values = torch.cat([log_ratio, torch.tensor([exact, estimate])])
+    low, high = values.min().item(), values.max().item()
+    pad = 0.15 * (high - low) + 0.5
+    return KLView(z_range, 1.1 * peak * (1 + 2 * margin), widen(low - pad, high + pad, margin))
 
 
 def plot_log_ratio(ax, q: Distribution, p: Distribution, z_range: tuple[float, float], samples: Tensor,
                    log_ratio: Tensor, estimate: float, standard_error: float, exact: float) -> None:
     """The curve log q(z) - log p(z), its value at the samples, the MC average and the closed form."""
     z = torch.linspace(*z_range, 400)
-    ax.plot(z, q.log_prob(z) - p.log_prob(z), color="gray", lw=1, label="log q(z) - log p(z)")
-    ax.plot(samples, log_ratio, ".", color="black", ms=4, alpha=0.6, label="at the samples")
-    ax.axhline(estimate, color="tab:red", label="Monte-Carlo average")
-    if math.isfinite(standard_error):
-        ax.axhspan(estimate - standard_error, estimate + standard_error, color="tab:red", alpha=0.2)
-    ax.axhline(exact, color="tab:green", ls="--", label="closed-form KL")
-    values = torch.cat([log_ratio, torch.tensor([exact, estimate])])
-    low, high = values.min().item(), values.max().item()
-    margin = 0.15 * (high - low) + 0.5
-    ax.set_ylim(low - margin, high + margin)
+    ax.plot(z, q.log_prob(z) - p.log_prob(z), color="gray", lw=1, label="log q(z) - log p(z)",
+            gid="log ratio")
+    ax.plot(samples, log_ratio, ".", color="black", ms=4, alpha=0.6, label="at the samples",
+            gid="at samples")
+    ax.axhline(estimate, color="tab:red", label="Monte-Carlo average", gid="estimate")
+    ax.axhspan(0.0, 1.0, color="tab:red", alpha=0.2, gid="standard error")  # placed by show_standard_error
+    show_standard_error(ax, estimate, standard_error)
+    ax.axhline(exact, color="tab:green", ls="--", label="closed-form KL", gid="exact")
     ax.set_xlim(*z_range)
     ax.set_xlabel("z")
     ax.set_ylabel("log q(z) - log p(z)  (nats)")
-    ax.legend(loc="upper right", fontsize=7, ncol=2)
+    # Below the axes, where no curve can run over it (the explorer draws the curves last).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=8, ncol=4, frameon=False)
+
+
+def show_standard_error(ax, estimate: float, standard_error: float) -> None:
+    """Place the band estimate ± standard error drawn by ``plot_log_ratio`` (hidden when undefined)."""
+    (band,) = ax.findobj(lambda artist: artist.get_gid() == "standard error")
+    band.set_visible(math.isfinite(standard_error))
+    if math.isfinite(standard_error):
+        band.set_y(estimate - standard_error)
+        band.set_height(2 * standard_error)
+
+
+def estimate_title(estimate: float, standard_error: float, exact: float) -> str:
+    se_text = f" ± {standard_error:.3f}" if math.isfinite(standard_error) else ""
+    return f"average of the dots = MC KL {estimate:.3f}{se_text} nats; closed form {exact:.3f}"
+
+
+# What update_kl_estimate_figure moves: the curves, the samples, the KL lines, the bottom title.
+# They are "animated": an explorer draws them on top of a kept render of the axes, the
+# legends included (widgets.explorer.BlitRenderer), so the legends sit outside the axes.
+MOVING = ("p", "q", "p fill", "q fill", "samples", "log ratio", "at samples", "estimate",
+          "standard error", "exact", "estimate title")
 
 
 def kl_estimate_figure(q: Distribution, p: Distribution, samples: Tensor, log_ratio: Tensor,
                        estimate: float, standard_error: float, exact: float,
-                       figure: Figure | None = None) -> Figure:
+                       figure: Figure | None = None, view: KLView | None = None) -> Figure:
     """Lesson 1's KL explorer: densities and samples (top), per-sample log-ratio and its average (bottom).
 
     Args:
         q, p: 1-D distributions; samples: ``(n,)`` draws from q; log_ratio: ``(n,)`` their
         log q - log p; estimate, standard_error: the Monte-Carlo KL; exact: the closed form.
+        view: the axes limits; default ``kl_view``, just wide enough.
+    ``update_kl_estimate_figure`` moves everything but the axes for new q, p and samples.
     """
+    view = view or kl_view(q, p, log_ratio, estimate, exact)
     figure = figure or Figure(figsize=(7, 5.6))
     figure.clear()
     top, bottom = figure.subplots(2, 1, sharex=True)
-    z_range = z_range_of(q, p)
-    plot_densities(top, q, p, z_range, samples)
+    plot_densities(top, q, p, view.z_range, samples)
+    names = ("p", "q", "samples", "p fill", "q fill")
+    for artist, gid in zip([*top.lines, *top.collections], names, strict=True):
+        artist.set_gid(gid)
+    top.set_ylim(0.0, view.density_top)
     top.set_xlabel("")
-    top.set_title("q and p; ticks: the samples z ~ q", fontsize=10)
-    plot_log_ratio(bottom, q, p, z_range, samples, log_ratio, estimate, standard_error, exact)
-    se_text = f" ± {standard_error:.3f}" if math.isfinite(standard_error) else ""
-    bottom.set_title(f"average of the dots = MC KL {estimate:.3f}{se_text} nats; "
-                     f"closed form {exact:.3f}", fontsize=10)
+    top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=9, ncol=3, frameon=False)
+    plot_log_ratio(bottom, q, p, view.z_range, samples, log_ratio, estimate, standard_error, exact)
+    bottom.set_ylim(*view.ratio_range)
+    bottom.set_title(estimate_title(estimate, standard_error, exact), fontsize=10, gid="estimate title")
+    for artist in figure.findobj(lambda artist: artist.get_gid() in MOVING):
+        artist.set_animated(True)
     # Fixed margins: tight_layout would measure every label again on each widget redraw.
-    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94, hspace=0.22)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.15, top=0.94, hspace=0.22)
     return figure
+
+
+def update_kl_estimate_figure(figure: Figure, q: Distribution, p: Distribution, samples: Tensor,
+                              log_ratio: Tensor, estimate: float, standard_error: float,
+                              exact: float) -> None:
+    """Redraw a ``kl_estimate_figure`` for new q, p and samples in place, keeping its axes."""
+    top, bottom = figure.axes
+    artists = {artist.get_gid(): artist for artist in figure.findobj(lambda a: a.get_gid() in MOVING)}
+    z_range = top.get_xlim()
+    z, z_fine = torch.linspace(*z_range, 400), density_grid(q, z_range)  # as plot_log_ratio, plot_densities
+    for name, distribution in (("p", p), ("q", q)):
+        density = density_curve(distribution, z_fine)
+        artists[name].set_data(z_fine, density)
+        artists[f"{name} fill"].set_data(z_fine, density, 0)
+    artists["samples"].set_data(samples, torch.zeros_like(samples))
+    artists["log ratio"].set_data(z, q.log_prob(z) - p.log_prob(z))
+    artists["at samples"].set_data(samples, log_ratio)
+    artists["estimate"].set_ydata([estimate, estimate])
+    artists["exact"].set_ydata([exact, exact])
+    show_standard_error(bottom, estimate, standard_error)
+    artists["estimate title"].set_text(estimate_title(estimate, standard_error, exact))
 
 
 def kl_landscape(p: Distribution, locs: Tensor, scales: Tensor) -> Tensor:

@@ -61,8 +61,11 @@ class BlitRenderer:
             self.full_renders += 1
         else:
             canvas.restore_region(self.background)
-        for artist in moving:
+        for artist in sorted(moving, key=lambda artist: artist.get_zorder()):  # a full render's order
             self.figure.draw_artist(artist)
+        # Drawing an animated legend lays out its parts again, which marks the figure stale:
+        # that is this drawing, not a change to the figure, so the next redraw may blit again.
+        self.figure.stale = False
         return canvas_to_png(canvas)
 
 

@@ -61,6 +61,7 @@ def kl_explorer(q_loc: float = 2.0, q_scale: float = 4.0, num_samples: int = 100
     check_in_range("q_scale", q_scale, 2 ** STD_SLIDER["min"], 2 ** STD_SLIDER["max"])
     check_in_range("num_samples", num_samples, 1, MAX_KL_SAMPLES)
     noise = {"seed": seed, "eps": standard_normal_noise(MAX_KL_SAMPLES, seed)}  # (MAX_KL_SAMPLES,)
+    shown = {"view": None}  # the figure's axes limits, kept while the curves fit in them
 
     def draw(explorer: Explorer) -> dict:
         c = explorer.controls
@@ -73,7 +74,13 @@ def kl_explorer(q_loc: float = 2.0, q_scale: float = 4.0, num_samples: int = 100
         log_ratio = kl_monte_carlo(z, q, p)  # (n,) log q(z) - log p(z), one term per sample
         estimate, standard_error = mc_estimate(log_ratio)
         exact = kl_analytic(q, p).item()
-        plots.kl_estimate_figure(q, p, z, log_ratio, estimate, standard_error, exact, explorer.figure)
+        drawn = (q, p, z, log_ratio, estimate, standard_error, exact)
+        wanted = plots.kl_view(q, p, log_ratio, estimate, exact)
+        if shown["view"] is not None and shown["view"].holds(wanted):  # same axes: move the curves
+            plots.update_kl_estimate_figure(explorer.figure, *drawn)
+        else:  # new axes, with room for the next moves of the sliders
+            shown["view"] = plots.kl_view(q, p, log_ratio, estimate, exact, margin=0.15)
+            plots.kl_estimate_figure(*drawn, figure=explorer.figure, view=shown["view"])
         p_name = f"N({p.loc.item():.2g}, {p.scale.item():.2g}²)"
         p_name += "" if c["move_p"].value else ", the prior"
         return {"MC estimate": estimate,
