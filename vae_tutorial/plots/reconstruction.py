@@ -62,7 +62,8 @@ def plot_sigma_curves(ax, sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: fl
     ax.set_ylim(top - 1.6 * span, top + 0.15 * span)
     ax.set_xlabel("σ of p(x|z) (log scale)")
     ax.set_ylabel("nats per image")
-    ax.legend(loc="lower right", fontsize=7)
+    # Outside the axes: the explorer redraws the σ line over everything inside them.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
 
 
 def sigma_figure(sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: float, best_sigma: float,
