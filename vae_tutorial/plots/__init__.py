@@ -43,7 +43,7 @@ from vae_tutorial.plots.reconstruction import (
     update_beta_sweep_figure,
     update_sigma_figure,
 )
-from vae_tutorial.plots.training import posterior_through_training, training_dashboard
+from vae_tutorial.plots.training import posterior_through_training, show_epoch, training_dashboard
 
 __all__ = [
     "batch_study_figure", "beta_sweep_figure", "bits_per_dim_ladder", "compare_densities", "densities",
@@ -51,6 +51,6 @@ __all__ = [
     "iwae_curve_figure", "kl_estimate_figure", "kl_per_dimension_bars", "kl_view",
     "latent_explorer_figure", "mosaic", "path_norms_figure", "per_dimension_kl_figure",
     "posterior_through_training", "projection_scatter", "scale_comparison_figure", "scale_maps_figure",
-    "sigma_figure", "training_curves", "training_dashboard", "update_beta_sweep_figure",
+    "show_epoch", "sigma_figure", "training_curves", "training_dashboard", "update_beta_sweep_figure",
     "update_kl_estimate_figure", "update_sigma_figure", "z_range_of",
 ]

@@ -10,7 +10,14 @@ from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 from torch.distributions import Normal
 
-from vae_tutorial.plots.common import as_display_images, mosaic, plot_densities, z_range_of
+from vae_tutorial.plots.common import (
+    as_display_images,
+    density_curve,
+    density_grid,
+    mosaic,
+    plot_densities,
+    z_range_of,
+)
 from vae_tutorial.tracking import PosteriorTrack
 from vae_tutorial.train import History
 
@@ -60,35 +67,65 @@ def training_dashboard(history: History, originals: Tensor, reconstructions: Ten
     return figure
 
 
+# What changes with the epoch alone: q's curve, the epoch marker, the middle title, and the
+# legends (redrawn over the moving curve and marker). An explorer draws these "animated"
+# artists on a kept render of the rest (widgets.explorer.BlitRenderer).
+EPOCH_PARTS = ("q", "q fill", "epoch", "density title", "density legend", "kl legend")
+
+
 def posterior_through_training(track: PosteriorTrack, record: int, image: int, dim: int,
                                figure: Figure | None = None) -> Figure:
     """q(z_d|x) against p(z_d) for one tracked image and latent dimension (lesson 3's widget).
 
     Left: the image. Middle: both densities after epoch ``track.epochs[record]`` and their
     KL. Right: that KL at every recorded epoch, for this image and averaged over all.
+    The axes fit every epoch, so ``show_epoch`` can move to another one in place.
     """
     kl = track.kl()[:, :, dim]  # (records, n): KL of dimension dim
-    locs = torch.stack(track.locs)[:, image, dim]  # (records,)
-    scales = torch.stack(track.scales)[:, image, dim]
+    qs = [Normal(loc, scale) for loc, scale in zip(torch.stack(track.locs)[:, image, dim],
+                                                     torch.stack(track.scales)[:, image, dim], strict=True)]
     prior = Normal(torch.tensor(0.0), torch.tensor(1.0))
-    z_range = z_range_of(prior, *[Normal(loc, scale) for loc, scale in zip(locs, scales, strict=True)])
+    z_range = z_range_of(prior, *qs)
     figure = figure or Figure(figsize=(11, 3.2))
     figure.clear()
     image_ax, density_ax, kl_ax = figure.subplots(1, 3, width_ratios=(1, 3, 2))
     image_ax.imshow(as_display_images(track.images[image:image + 1])[0].numpy(), interpolation="nearest")
     image_ax.set_title(f"image {image}", fontsize=10)
     image_ax.axis("off")
-    plot_densities(density_ax, Normal(locs[record], scales[record]), prior, z_range, variable="z_d")
-    density_ax.set_title(f"z[{dim}] after epoch {track.epochs[record]}: "
-                         f"KL(q || p) = {kl[record, image]:.2f} nats", fontsize=10)
+    plot_densities(density_ax, qs[record], prior, z_range, variable="z_d")
+    peaks = [density_curve(d, d.mean.reshape(1)).item() for d in (prior, *qs)]  # the modes
+    density_ax.set_ylim(0.0, 1.08 * max(peaks))  # every epoch's q fits
+    density_ax.set_title("", fontsize=10)
     kl_ax.plot(track.epochs, kl[:, image], marker="o", ms=3, label=f"image {image}")
     kl_ax.plot(track.epochs, kl.mean(dim=1), "--", color="gray", label="mean of tracked images")
-    kl_ax.axvline(track.epochs[record], color="tab:red", lw=1)
+    kl_ax.axvline(track.epochs[record], color="tab:red", lw=1, gid="epoch")
     kl_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     kl_ax.set_xlabel("epoch")
     kl_ax.set_ylabel(f"KL of z[{dim}] (nats)")
     kl_ax.set_title("this dimension's KL through training", fontsize=10)
     kl_ax.legend(fontsize=8)
+    parts = {"density title": density_ax.title, "density legend": density_ax.get_legend(),
+             "kl legend": kl_ax.get_legend(), "q": density_ax.lines[1], "q fill": density_ax.collections[1]}
+    for gid, artist in parts.items():
+        artist.set_gid(gid)
+    for artist in figure.findobj(lambda artist: artist.get_gid() in EPOCH_PARTS):
+        artist.set_animated(True)
+    show_epoch(figure, track, record, image, dim)
     # Fixed margins instead of tight_layout, which would double the time of a widget redraw.
     figure.subplots_adjust(left=0.01, right=0.985, bottom=0.16, top=0.88, wspace=0.28)
     return figure
+
+
+def show_epoch(figure: Figure, track: PosteriorTrack, record: int, image: int, dim: int) -> None:
+    """Move a ``posterior_through_training`` figure of this image and dimension to another epoch."""
+    parts = {artist.get_gid(): artist for artist in figure.findobj(lambda a: a.get_gid() in EPOCH_PARTS)}
+    q = Normal(track.locs[record][image, dim], track.scales[record][image, dim])
+    z = density_grid(q, figure.axes[1].get_xlim())
+    parts["q"].set_data(z, density_curve(q, z))
+    parts["q fill"].set_data(z, density_curve(q, z), 0)
+    parts["epoch"].set_xdata([track.epochs[record]] * 2)
+    kl = track.kl()[record, image, dim]
+    parts["density title"].set_text(f"z[{dim}] after epoch {track.epochs[record]}: "
+                                    f"KL(q || p) = {kl:.2f} nats")
+
+

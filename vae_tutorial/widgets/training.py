@@ -66,9 +66,15 @@ def posterior_explorer(track: PosteriorTrack) -> Explorer:
     uses come first); the figure shows q(z_d|x) against p(z_d) = N(0, 1) and that
     dimension's KL over the epochs.
     """
+    shown = {"image and dimension": None}  # what the figure's axes are drawn for
+
     def draw(explorer: Explorer) -> dict:
         record, image, dim = (explorer.controls[name].value for name in ("epoch", "image", "dimension"))
-        plots.posterior_through_training(track, record, image, dim, figure=explorer.figure)
+        if shown["image and dimension"] == (image, dim):  # only the epoch moved: update in place
+            plots.show_epoch(explorer.figure, track, record, image, dim)
+        else:
+            shown["image and dimension"] = (image, dim)
+            plots.posterior_through_training(track, record, image, dim, figure=explorer.figure)
         kl = track.kl()[record, image]  # (latent_dim,)
         return {"epoch": track.epochs[record], "q mean": float(track.locs[record][image, dim]),
                 "q std": float(track.scales[record][image, dim]),
