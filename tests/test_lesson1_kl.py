@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from blitting import assert_same_moving_parts, differing_share
 from matplotlib.figure import Figure
 from torch import Tensor
 from torch.distributions import Laplace, Normal, StudentT, kl_divergence
@@ -277,41 +278,18 @@ def test_updating_the_kl_figure_draws_what_drawing_it_anew_does():
     updated = plots.kl_estimate_figure(*first, view=view)
     plots.update_kl_estimate_figure(updated, *second)
     fresh = plots.kl_estimate_figure(*second, view=view)
-    for name in plots.kl.MOVING:
-        (a,) = updated.findobj(lambda artist, name=name: artist.get_gid() == name)
-        (b,) = fresh.findobj(lambda artist, name=name: artist.get_gid() == name)
-        assert a.get_animated() and b.get_animated(), name
-        if hasattr(a, "get_xydata"):  # lines
-            torch.testing.assert_close(torch.as_tensor(a.get_xydata()), torch.as_tensor(b.get_xydata()))
-        elif hasattr(a, "get_paths"):  # the filled densities
-            torch.testing.assert_close(torch.as_tensor(a.get_paths()[0].vertices),
-                                       torch.as_tensor(b.get_paths()[0].vertices))
-        elif hasattr(a, "get_text"):
-            assert a.get_text() == b.get_text()
-        else:  # the standard-error band
-            assert (a.get_y(), a.get_height(), a.get_visible()) == (b.get_y(), b.get_height(),
-                                                                    b.get_visible())
+    assert_same_moving_parts(updated, fresh, plots.kl.MOVING)
     assert [ax.get_xlim() for ax in updated.axes] == [ax.get_xlim() for ax in fresh.axes]
 
 
 def test_kl_explorer_keeps_its_axes_while_q_moves_a_little_and_matches_a_full_render():
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from vae_tutorial.widgets import figure_to_png
-
     explorer = kl_explorer()
     limits = [ax.get_xlim() + ax.get_ylim() for ax in explorer.figure.axes]
     for loc in (2.1, 2.3, 2.6, 2.2):
         explorer.controls["q_loc"].value = loc
     assert explorer.renderer.full_renders == 1 and explorer.redraws == 5  # four redraws of the curves only
     assert [ax.get_xlim() + ax.get_ylim() for ax in explorer.figure.axes] == limits
-    blitted, full = (np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-                     for png in (explorer.output.value, figure_to_png(explorer.figure)))
-    differs = np.abs(blitted - full).max(axis=2) > 2
-    assert differs.mean() < 0.01  # only where a curve crosses an axis line (drawn over it, not under)
+    assert differing_share(explorer) < 0.01  # the same picture
     explorer.controls["q_loc"].value = 8.0  # q leaves the view: new axes
     assert explorer.renderer.full_renders == 2
     assert explorer.figure.axes[0].get_xlim()[1] > limits[0][1]
@@ -450,3 +428,25 @@ def test_move_q_large_learning_rate_diverges_and_stops_playing():
     assert explorer.values["status"].startswith("diverged")
     assert explorer.controls["play"].playing is False
     assert explorer.values["step"] < 100
+
+
+def test_updating_the_descent_figure_draws_what_drawing_it_anew_does():
+    descent = QDescent().run_until(12)
+    early = (descent.locs[:4], descent.scales[:4], descent.mc_kls[:3], descent.exact_kls[:4])
+    later = (descent.locs, descent.scales, descent.mc_kls, descent.exact_kls)
+    view = plots.descent_view(*later, descent.p, margin=0.25)
+    moved = plots.descent_figure(*early, descent.p, view=view)
+    plots.update_descent_figure(moved, *later)
+    fresh = plots.descent_figure(*later, descent.p, view=view)
+    assert_same_moving_parts(moved, fresh, [name for name in plots.kl.DESCENT_PARTS if "legend" not in name])
+    assert [ax.get_xlim() + ax.get_ylim() for ax in moved.axes] == [
+        ax.get_xlim() + ax.get_ylim() for ax in fresh.axes]
+
+
+def test_move_q_explorer_draws_new_steps_in_still_axes():
+    explorer = move_q_explorer()
+    for _ in range(30):
+        explorer.buttons["step"].click()
+    assert explorer.values["step"] == 30
+    assert explorer.renderer.full_renders < 10  # new axes only when the descent outgrows them
+    assert differing_share(explorer) < 0.01  # the same picture

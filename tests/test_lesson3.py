@@ -1,13 +1,10 @@
 """Lesson 3's helpers: posterior tracking, the live training monitor, the posterior widget,
 the run-time estimate and the literature table."""
 
-import io
-
-import numpy as np
 import pytest
 import torch
+from blitting import assert_same_moving_parts, differing_share
 from matplotlib.figure import Figure
-from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
 from vae_tutorial import VAE, History, fit, plots, save_checkpoint
@@ -16,7 +13,7 @@ from vae_tutorial.estimate import estimate_run
 from vae_tutorial.literature import CIFAR10_BITS_PER_DIM, bits_per_dim_table
 from vae_tutorial.plots import mosaic, posterior_through_training, training_dashboard
 from vae_tutorial.tracking import PosteriorTrack, decode_fixed, kl_per_dimension
-from vae_tutorial.widgets import figure_to_png, posterior_explorer, training_monitor
+from vae_tutorial.widgets import posterior_explorer, training_monitor
 
 
 def short_fit(model, images, epochs, **kwargs):
@@ -217,17 +214,7 @@ def test_moving_to_another_epoch_in_place_draws_what_drawing_anew_does(trained_t
     moved = posterior_through_training(track, record=0, image=1, dim=3)
     plots.show_epoch(moved, track, record=2, image=1, dim=3)
     fresh = posterior_through_training(track, record=2, image=1, dim=3)
-    for name in plots.training.EPOCH_PARTS:
-        (a,) = moved.findobj(lambda artist, name=name: artist.get_gid() == name)
-        (b,) = fresh.findobj(lambda artist, name=name: artist.get_gid() == name)
-        assert a.get_animated(), name
-        if hasattr(a, "get_xydata"):  # q's curve, the epoch marker
-            torch.testing.assert_close(torch.as_tensor(a.get_xydata()), torch.as_tensor(b.get_xydata()))
-        elif hasattr(a, "get_paths"):  # q's filled density
-            torch.testing.assert_close(torch.as_tensor(a.get_paths()[0].vertices),
-                                       torch.as_tensor(b.get_paths()[0].vertices))
-        elif hasattr(a, "get_text"):
-            assert a.get_text() == b.get_text()
+    assert_same_moving_parts(moved, fresh, plots.training.EPOCH_PARTS)
     assert [ax.get_ylim() for ax in moved.axes] == [ax.get_ylim() for ax in fresh.axes]
 
 
@@ -237,8 +224,6 @@ def test_posterior_explorer_redraws_only_q_when_the_epoch_moves(trained_track):
     for record in (0, 1, 2):
         explorer.controls["epoch"].value = record
     assert explorer.renderer.full_renders == 1 and explorer.redraws == 4
-    blitted, full = (np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-                     for png in (explorer.output.value, figure_to_png(explorer.figure)))
-    assert (np.abs(blitted - full).max(axis=2) > 2).mean() < 0.01  # the same picture
+    assert differing_share(explorer) < 0.01  # the same picture
     explorer.controls["image"].value = 2  # new axes for another image
     assert explorer.renderer.full_renders == 2

@@ -20,9 +20,11 @@ from vae_tutorial.plots.kl import (
     batch_study_figure,
     compare_densities,
     descent_figure,
+    descent_view,
     kl_estimate_figure,
     kl_view,
     per_dimension_kl_figure,
+    update_descent_figure,
     update_kl_estimate_figure,
 )
 from vae_tutorial.plots.latent import (
@@ -47,10 +49,10 @@ from vae_tutorial.plots.training import posterior_through_training, show_epoch, 
 
 __all__ = [
     "batch_study_figure", "beta_sweep_figure", "bits_per_dim_ladder", "compare_densities", "densities",
-    "descent_figure", "factor_heatmap", "image_grid", "image_mosaic", "image_rows_figure",
-    "iwae_curve_figure", "kl_estimate_figure", "kl_per_dimension_bars", "kl_view",
+    "descent_figure", "descent_view", "factor_heatmap", "image_grid", "image_mosaic",
+    "image_rows_figure", "iwae_curve_figure", "kl_estimate_figure", "kl_per_dimension_bars", "kl_view",
     "latent_explorer_figure", "mosaic", "path_norms_figure", "per_dimension_kl_figure",
     "posterior_through_training", "projection_scatter", "scale_comparison_figure", "scale_maps_figure",
     "show_epoch", "sigma_figure", "training_curves", "training_dashboard", "update_beta_sweep_figure",
-    "update_kl_estimate_figure", "update_sigma_figure", "z_range_of",
+    "update_descent_figure", "update_kl_estimate_figure", "update_sigma_figure", "z_range_of",
 ]

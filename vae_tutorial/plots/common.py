@@ -147,3 +147,23 @@ def image_mosaic(rows: Sequence[Tensor], gap: int = 1) -> Tensor:
         if row.shape != rows[0].shape:
             raise ValueError(f"every row needs {tuple(rows[0].shape)} images, row {r} has {tuple(row.shape)}")
     return mosaic(torch.cat(list(rows)), ncols=len(rows[0]), gap=gap)
+
+
+# --- still axes for explorers that redraw only what moves (lessons 1 and 3) ---
+
+
+def widen(low: float, high: float, share: float) -> tuple[float, float]:
+    """The interval ``[low, high]`` with ``share`` of its length added on each side."""
+    return low - share * (high - low), high + share * (high - low)
+
+
+def ranges_hold(shown: Sequence[tuple[float, float]], wanted: Sequence[tuple[float, float]],
+                fill: float = 0.4) -> bool:
+    """True when every ``wanted`` range lies inside its ``shown`` range and fills ``fill`` of it.
+
+    An explorer keeps its axes limits while this holds, so the curves move inside still axes
+    and only they are redrawn; when a curve leaves the view or shrinks to a corner of it, the
+    figure is drawn anew with new limits.
+    """
+    return all(low <= wanted_low and wanted_high <= high and wanted_high - wanted_low >= fill * (high - low)
+               for (low, high), (wanted_low, wanted_high) in zip(shown, wanted, strict=True))

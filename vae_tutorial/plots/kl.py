@@ -12,7 +12,14 @@ from torch import Tensor
 from torch.distributions import Distribution, Normal, kl_divergence
 
 from vae_tutorial.kl_lab import BatchStudy
-from vae_tutorial.plots.common import density_curve, density_grid, plot_densities, z_range_of
+from vae_tutorial.plots.common import (
+    density_curve,
+    density_grid,
+    plot_densities,
+    ranges_hold,
+    widen,
+    z_range_of,
+)
 
 
 @dataclass(frozen=True)
@@ -23,22 +30,10 @@ class KLView:
     density_top: float  # upper limit of the densities (top panel)
     ratio_range: tuple[float, float]  # limits of log q(z) - log p(z) (bottom panel)
 
-    def holds(self, wanted: KLView, fill: float = 0.4) -> bool:
-        """True when ``wanted`` lies inside this view and fills at least ``fill`` of it on every axis.
-
-        The explorer keeps its view while this holds, so the curves move inside still axes (and
-        redraw fast); when q leaves the view or shrinks to a corner of it, the view changes.
-        """
-        pairs = ((self.z_range, wanted.z_range), ((0.0, self.density_top), (0.0, wanted.density_top)),
-                 (self.ratio_range, wanted.ratio_range))
-        return all(low <= wanted_low and wanted_high <= high
-                   and wanted_high - wanted_low >= fill * (high - low)
-                   for (low, high), (wanted_low, wanted_high) in pairs)
-
-
-def widen(low: float, high: float, share: float) -> tuple[float, float]:
-    """The interval ``[low, high]`` with ``share`` of its length added on each side."""
-    return low - share * (high - low), high + share * (high - low)
+    def holds(self, wanted: KLView) -> bool:
+        """True while the explorer may keep this view for ``wanted`` (see ``ranges_hold``)."""
+        return ranges_hold([self.z_range, (0.0, self.density_top), self.ratio_range],
+                           [wanted.z_range, (0.0, wanted.density_top), wanted.ratio_range])
 
 
 def kl_view(q: Distribution, p: Distribution, log_ratio: Tensor, estimate: float, exact: float,
@@ -152,15 +147,58 @@ def kl_landscape(p: Distribution, locs: Tensor, scales: Tensor) -> Tensor:
     return kl_divergence(Normal(grid_loc, grid_scale), p)
 
 
-def plot_descent_path(ax, locs: Sequence[float], scales: Sequence[float], p: Normal) -> None:
-    """q's path in the (mean, std) plane over contours of KL(q || p); std on a log axis."""
+FADED = 5  # earlier qs drawn faded in the descent figure
+
+
+@dataclass(frozen=True)
+class DescentView:
+    """The axes limits of lesson 1's descent figure that follow the descent."""
+
+    z_range: tuple[float, float]  # the densities' z axis (left)
+    density_top: float  # the densities' upper limit (left)
+    last_step: float  # the right end of the KL-per-step axis (right)
+    kl_range: tuple[float, float]  # the KL-per-step axis (right)
+
+    def holds(self, wanted: DescentView) -> bool:
+        """True while the explorer may keep this view for ``wanted`` (see ``ranges_hold``)."""
+        return ranges_hold([self.z_range, (0.0, self.density_top), (0.0, self.last_step), self.kl_range],
+                           [wanted.z_range, (0.0, wanted.density_top), (0.0, wanted.last_step),
+                            wanted.kl_range])
+
+
+def shown_qs(locs: Sequence[float], scales: Sequence[float]) -> list[Normal]:
+    """Up to ``FADED + 1`` visited qs, evenly spread from the start to the current one (last)."""
+    shown = sorted(set(torch.linspace(0, len(locs) - 1, FADED + 1).round().long().tolist()))
+    return [Normal(locs[i], scales[i]) for i in shown]
+
+
+def descent_view(locs: Sequence[float], scales: Sequence[float], mc_kls: Sequence[float],
+                 exact_kls: Sequence[float], p: Normal, margin: float = 0.0) -> DescentView:
+    """Limits that show the descent so far; ``margin`` adds room for the steps to come: the
+    upper limits of the densities, the steps and the KL grow by ``1 + 2·margin``. The z axis
+    needs none: it only widens (to at most ±15) when q travels far."""
+    z_range = (min(-5.0, max(-15.0, min(locs) - 3.0)), max(5.0, min(15.0, max(locs) + 3.0)))
+    modes = [density_curve(d, d.mean.reshape(1)).item() for d in (p, *shown_qs(locs, scales))]
+    peak = max(mode for mode in modes if math.isfinite(mode))  # a diverged q has no finite density
+    kls = [kl for kl in (*mc_kls, *exact_kls) if math.isfinite(kl)]
+    low, high = min(0.0, *kls), max(1.0, *kls)
+    room = 1 + 2 * margin
+    return DescentView(z_range, 1.1 * peak * room, max(len(locs) - 1, 5) * room,
+                       (room * low, 1.1 * room * high))
+
+
+def plot_descent_path(ax, p: Normal) -> None:
+    """Contours of KL(q || p) in q's (mean, std) plane, std on a log axis, and where p sits.
+
+    The path of q and its start and end are empty lines here, filled by ``update_descent_figure``.
+    """
     grid_locs, grid_scales = torch.linspace(-6, 6, 121), torch.logspace(-1.7, 1.3, 121)
     ax.contour(grid_locs, grid_scales, kl_landscape(p, grid_locs, grid_scales), levels=[0.1, 1, 10],
                colors="gray", linewidths=[0.6, 1.0, 1.4])
-    ax.plot(locs, scales, "-", color="tab:orange", lw=1)
-    ax.plot(locs[0], scales[0], "o", color="black", ms=5)  # the start
-    ax.plot(locs[-1], scales[-1], "o", color="tab:orange", ms=6)  # q now
-    ax.plot(float(p.mean), float(p.stddev), "*", color="tab:blue", ms=12)  # p
+    ax.plot([], [], "-", color="tab:orange", lw=1, gid="path")
+    ax.plot([], [], "o", color="black", ms=5, gid="start")
+    ax.plot([], [], "o", color="tab:orange", ms=6, gid="q now")
+    ax.plot(float(p.mean), float(p.stddev), "*", color="tab:blue", ms=12, gid="p star")  # over q's path
     ax.set_yscale("log")
     # Plain tick labels: the default 10^x labels are typeset, which slows every redraw.
     ax.set_yticks([0.03, 0.1, 0.3, 1, 3, 10], ["0.03", "0.1", "0.3", "1", "3", "10"])
@@ -172,38 +210,72 @@ def plot_descent_path(ax, locs: Sequence[float], scales: Sequence[float], p: Nor
     ax.set_title("path of q (black: start, star: p)\ncontours: KL(q || p) = 0.1, 1, 10 nats", fontsize=9)
 
 
-def plot_kl_per_step(ax, mc_kls: Sequence[float], exact_kls: Sequence[float]) -> None:
-    """The closed-form KL of every visited q and the Monte-Carlo KL each step measured."""
-    ax.plot(range(len(exact_kls)), exact_kls, color="tab:green")
-    ax.plot(range(len(mc_kls)), mc_kls, ".", color="tab:red", ms=3, alpha=0.5)
+def plot_kl_per_step(ax) -> None:
+    """Axes for the closed-form KL of every visited q (line) and each step's Monte-Carlo KL (dots)."""
+    ax.plot([], [], color="tab:green", gid="exact KLs")
+    ax.plot([], [], ".", color="tab:red", ms=3, alpha=0.5, gid="MC KLs")
     ax.set_xlabel("step")
     ax.set_ylabel("KL(q || p)  (nats)")
     ax.set_title("KL(q || p) per step, should fall to 0\nline: closed form, dots: the step's MC estimate",
                  fontsize=9)
 
 
+# What update_descent_figure moves; an explorer redraws only these (widgets.explorer.BlitRenderer).
+DESCENT_PARTS = ("q", "q fill", "densities legend", "densities title", "path", "start", "q now", "p star",
+                 "exact KLs", "MC KLs", *(f"q then {i}" for i in range(FADED)))
+
+
 def descent_figure(locs: Sequence[float], scales: Sequence[float], mc_kls: Sequence[float],
-                   exact_kls: Sequence[float], p: Normal, figure: Figure | None = None) -> Figure:
+                   exact_kls: Sequence[float], p: Normal, figure: Figure | None = None,
+                   view: DescentView | None = None) -> Figure:
     """Lesson 1's "move q toward p": q's densities along the way, its path, and the KL per step.
 
     Args: the trajectory of a ``kl_lab.QDescent`` (``locs``, ``scales``: one entry per
-    visited q; ``mc_kls``: one per step; ``exact_kls``: one per visited q) and the target p.
+    visited q; ``mc_kls``: one per step; ``exact_kls``: one per visited q), the target p,
+    and the axes limits (default ``descent_view``, just wide enough).
+    ``update_descent_figure`` redraws the descent in the same axes as it goes on.
     """
+    view = view or descent_view(locs, scales, mc_kls, exact_kls, p)
     figure = figure or Figure(figsize=(12, 3.6))
     figure.clear()
     left, middle, right = figure.subplots(1, 3)
-    z_range = (min(-5.0, max(-15.0, min(locs) - 3.0)), max(5.0, min(15.0, max(locs) + 3.0)))
-    shown = sorted(set(torch.linspace(0, len(locs) - 1, 6).round().long().tolist()))  # up to 6 visited qs
-    z = torch.linspace(*z_range, 400)
-    for rank, i in enumerate(shown[:-1]):
-        q_then = Normal(locs[i], scales[i])
-        left.plot(z, density_curve(q_then, z), color="tab:orange", alpha=0.15 + 0.1 * rank, lw=1)
-    plot_densities(left, Normal(locs[-1], scales[-1]), p, z_range)
-    left.set_title(f"step {len(locs) - 1}: q (faded: earlier q) and p", fontsize=10)
-    plot_descent_path(middle, locs, scales, p)
-    plot_kl_per_step(right, mc_kls, exact_kls)
+    for i in range(FADED):  # earlier qs, fainter the earlier
+        left.plot([], [], color="tab:orange", alpha=0.15 + 0.1 * i, lw=1, gid=f"q then {i}")
+    plot_densities(left, Normal(locs[-1], scales[-1]), p, view.z_range)
+    parts = {"q": left.lines[-1], "q fill": left.collections[-1], "densities legend": left.get_legend(),
+             "densities title": left.set_title("", fontsize=10)}
+    for gid, artist in parts.items():
+        artist.set_gid(gid)
+    left.set_ylim(0.0, view.density_top)
+    plot_descent_path(middle, p)
+    plot_kl_per_step(right)
+    right.set_xlim(0, view.last_step)
+    right.set_ylim(*view.kl_range)
+    for artist in figure.findobj(lambda artist: artist.get_gid() in DESCENT_PARTS):
+        artist.set_animated(True)
+    update_descent_figure(figure, locs, scales, mc_kls, exact_kls)
     figure.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.87, wspace=0.3)  # fixed: fast redraws
     return figure
+
+
+def update_descent_figure(figure: Figure, locs: Sequence[float], scales: Sequence[float],
+                          mc_kls: Sequence[float], exact_kls: Sequence[float]) -> None:
+    """Draw the descent so far into a ``descent_figure``, keeping its axes."""
+    parts = {artist.get_gid(): artist for artist in figure.findobj(lambda a: a.get_gid() in DESCENT_PARTS)}
+    *earlier, q = shown_qs(locs, scales)
+    z_range = figure.axes[0].get_xlim()
+    z = torch.linspace(*z_range, 400)
+    for i in range(FADED):  # the oldest q in the faintest line
+        parts[f"q then {i}"].set_data(*((z, density_curve(earlier[i], z)) if i < len(earlier) else ([], [])))
+    z = density_grid(q, z_range)
+    parts["q"].set_data(z, density_curve(q, z))
+    parts["q fill"].set_data(z, density_curve(q, z), 0)
+    parts["densities title"].set_text(f"step {len(locs) - 1}: q (faded: earlier q) and p")
+    parts["path"].set_data(locs, scales)
+    parts["start"].set_data(locs[:1], scales[:1])
+    parts["q now"].set_data(locs[-1:], scales[-1:])
+    parts["exact KLs"].set_data(range(len(exact_kls)), exact_kls)
+    parts["MC KLs"].set_data(range(len(mc_kls)), mc_kls)
 
 
 def compare_densities(qs: Mapping[str, Distribution], p: Distribution, z_range: tuple[float, float],

@@ -138,7 +138,8 @@ def move_q_explorer(start: DescentSettings | None = None, max_steps: int = 500) 
     start = start or DescentSettings()
     check_in_range("start loc", start.loc, -5.0, 5.0)
     check_in_range("start scale", start.scale, 2**-5, 2**2.5)
-    state = {"descent": QDescent(start), "seed": start.seed, "tick": 0}
+    state = {"descent": QDescent(start), "seed": start.seed, "tick": 0,
+             "view": None}  # the figure's axes limits, kept while the descent fits in them
 
     def settings(c: dict) -> DescentSettings:
         return DescentSettings(loc=c["start_loc"].value, scale=c["start_scale"].value, lr=c["lr"].value,
@@ -154,8 +155,13 @@ def move_q_explorer(start: DescentSettings | None = None, max_steps: int = 500) 
         state["tick"] = c["play"].value
         if descent.diverged_at is not None:
             c["play"].playing = False
-        plots.descent_figure(descent.locs, descent.scales, descent.mc_kls, descent.exact_kls, descent.p,
-                             explorer.figure)
+        trajectory = (descent.locs, descent.scales, descent.mc_kls, descent.exact_kls)
+        wanted = plots.descent_view(*trajectory, descent.p)
+        if state["view"] is not None and state["view"].holds(wanted):  # same axes: draw the new steps
+            plots.update_descent_figure(explorer.figure, *trajectory)
+        else:  # new axes, with room for the steps to come
+            state["view"] = plots.descent_view(*trajectory, descent.p, margin=0.25)
+            plots.descent_figure(*trajectory, descent.p, explorer.figure, state["view"])
         return {"step": descent.steps, "q mean": descent.locs[-1], "q std": descent.scales[-1],
                 "KL(q || p)": descent.exact_kls[-1], "status": descent_status(descent)}
 
