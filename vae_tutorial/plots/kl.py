@@ -82,7 +82,7 @@ def estimate_title(estimate: float, standard_error: float, exact: float) -> str:
 
 
 # What update_kl_estimate_figure moves: the curves, the samples, the KL lines, the bottom title.
-# They are "animated": an explorer draws them on top of a kept render of the axes, the
+# They are "animated": an explorer draws them on top of a kept render of everything else,
 # legends included (widgets.explorer.BlitRenderer), so the legends sit outside the axes.
 MOVING = ("p", "q", "p fill", "q fill", "samples", "log ratio", "at samples", "estimate",
           "standard error", "exact", "estimate title")
