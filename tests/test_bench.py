@@ -15,13 +15,12 @@ from vae_tutorial.bench import (
     SPEEDUPS,
     Timing,
     main,
-    peak_bf16_flops,
     plan,
     results_table,
     run_benchmark,
     summarise,
-    training_flops_per_image,
 )
+from vae_tutorial.hardware import peak_bf16_flops, training_flops_per_image
 from vae_tutorial.reference import (
     CIFAR10_MEAN,
     CIFAR10_STD,
