@@ -1,5 +1,8 @@
 """fit, evaluate and checkpoints: learning, resuming, interrupting, NaN and bad input."""
 
+import os
+import signal
+
 import pytest
 import torch
 
@@ -79,6 +82,23 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch, small_
         save_checkpoint(path, VAE(latent_dim=4, backbone="small"))
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
+
+
+def test_ctrl_c_during_a_save_waits_until_the_checkpoint_is_written(tmp_path, monkeypatch, small_vae):
+    """A real SIGINT in the middle of torch.save: the checkpoint is completed, then Ctrl-C acts."""
+    real_save = torch.save
+
+    def save_hit_by_ctrl_c(obj, file):
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends, while the file is being written
+        real_save(obj, file)
+
+    monkeypatch.setattr(torch, "save", save_hit_by_ctrl_c)
+    path = tmp_path / "vae.pt"
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, small_vae, History())
+    loaded, history = load_checkpoint(path)  # complete and readable
+    assert history.epochs == 0 and loaded.latent_dim == small_vae.latent_dim
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as before
 
 
 def test_loading_into_a_model_of_another_shape_is_a_clear_error(tmp_path, small_vae):

@@ -8,9 +8,12 @@ stays plain fp32. The data stays on the training device as ``uint8``.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -287,8 +290,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, history: History | None 
                     optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None) -> None:
     """Write model config and weights, optimiser state and history to ``path`` atomically.
 
-    The file is written to a temporary name in the same folder and renamed, so an
-    interrupted save never leaves a half-written checkpoint behind.
+    The file is written to a temporary name in the same folder and renamed, so a failed
+    save never leaves a half-written checkpoint behind; Ctrl-C waits until the file is in
+    place, then interrupts as usual.
     """
     vae = unwrap(model)
     state = {
@@ -301,17 +305,39 @@ def save_checkpoint(path: str | Path, model: nn.Module, history: History | None 
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with ctrl_c_held():  # a Ctrl-C arriving now takes effect once the checkpoint is in place
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                torch.save(state, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; use the usual mode
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then act on it as Python would have.
+
+    A KeyboardInterrupt raised inside ``torch.save`` leaves its zip writer in a state that
+    fails with a RuntimeError instead, and the checkpoint is lost. Signals are only
+    handled in the main thread; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
     try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; use the usual mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):  # Python's own handler raises KeyboardInterrupt
+            previous(signal.SIGINT, received[0])
 
 
 def current_umask() -> int:
