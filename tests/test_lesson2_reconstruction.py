@@ -19,7 +19,8 @@ from vae_tutorial.balance import (
     sweep_table,
     unit_activity,
 )
-from vae_tutorial.scales import fix_scale, optimal_log_scale, scale_optimizer, train_small_vae
+from vae_tutorial.scales import fix_scale, optimal_log_scale, train_small_vae
+from vae_tutorial.train import make_optimizer
 
 SCALE_SHAPES = {"scalar": (), "channel": (3, 1, 1), "pixel": (3, 32, 32)}
 
@@ -105,21 +106,21 @@ def test_optimal_log_scale_rejects_bad_input(decoder_output):
         optimal_log_scale(torch.zeros(2, 1, 28, 28), torch.zeros(2, 1, 28, 28))
 
 
-def test_scale_optimizer_gives_log_scale_its_own_step_size():
+def test_make_optimizer_gives_log_scale_its_own_step_size():
     model = VAE(8, "small", "pixel")
-    optimizer = scale_optimizer(model, lr=1e-3, scale_lr=0.05)
+    optimizer = make_optimizer(model, lr=1e-3, scale_lr=0.05)
     networks, scale = optimizer.param_groups
     assert scale["params"] == [model.log_scale] and scale["lr"] == 0.05
     assert networks["lr"] == 1e-3 and len(networks["params"]) == len(list(model.parameters())) - 1
     with pytest.raises(ValueError, match="positive"):
-        scale_optimizer(model, lr=0.0, scale_lr=0.05)
+        make_optimizer(model, lr=0.0, scale_lr=0.05)
 
 
 def test_fix_scale_sets_and_freezes_sigma():
     model = fix_scale(VAE(8, "small", "channel"), 0.25)
     assert torch.allclose(model.log_scale.exp(), torch.full((3, 1, 1), 0.25))
     assert not model.log_scale.requires_grad
-    assert len(scale_optimizer(model, 1e-3, 0.05).param_groups) == 1  # the frozen σ is left out
+    assert len(make_optimizer(model, 1e-3, 0.05).param_groups) == 1  # the frozen σ is left out
     with pytest.raises(ValueError, match="sigma must be positive"):
         fix_scale(model, 0.0)
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from vae_tutorial.data import check_image_shape
 from vae_tutorial.model import LIKELIHOOD_SCALE_SHAPES, VAE
-from vae_tutorial.train import History, default_device, fit
+from vae_tutorial.train import History, default_device, fit, make_optimizer
 
 # Dimensions that share one σ, for each choice of scale: the errors pooled into one RMS.
 SHARED_DIMS = {"scalar": (0, 1, 2, 3), "channel": (0, 2, 3), "pixel": (0,)}
@@ -47,23 +47,6 @@ def optimal_log_scale(x_hat: Tensor, x: Tensor, likelihood: str = "scalar") -> T
     return 0.5 * torch.log(mse).reshape(LIKELIHOOD_SCALE_SHAPES[likelihood])  # log sqrt(mse)
 
 
-def scale_optimizer(model: VAE, lr: float, scale_lr: float) -> torch.optim.Adam:
-    """Adam with a step size of its own for ``log_scale`` (lesson 2's short runs).
-
-    Adam moves every parameter by about ``lr`` per step, so at the article's 1e-4, taking
-    log σ from 0 (σ = 1) to -2.3 (σ = 0.1) needs over 20,000 steps; until then σ is far too
-    large and the KL term wins. A larger ``scale_lr`` lets σ keep up in a few hundred steps.
-    A frozen ``log_scale`` (``requires_grad=False``) is left out.
-    """
-    if not (lr > 0 and scale_lr > 0):
-        raise ValueError(f"lr and scale_lr must be positive, got {lr!r} and {scale_lr!r}")
-    others = [p for name, p in model.named_parameters() if name != "log_scale" and p.requires_grad]
-    groups = [{"params": others, "lr": lr}]
-    if model.log_scale.requires_grad:
-        groups.append({"params": [model.log_scale], "lr": scale_lr})
-    return torch.optim.Adam(groups)
-
-
 def fix_scale(model: VAE, sigma: float) -> VAE:
     """Set σ to ``sigma`` everywhere and freeze it (``requires_grad=False``); returns ``model``."""
     if not sigma > 0:
@@ -85,7 +68,7 @@ def train_small_vae(images: Tensor, likelihood: str = "scalar", *, latent_dim: i
         images: ``uint8 (N, 3, 32, 32)`` training images.
         likelihood: the decoder scale, ``"scalar"``, ``"channel"`` or ``"pixel"``.
         latent_dim, epochs, batch_size: as in ``VAE`` and ``fit``.
-        lr, scale_lr: Adam step sizes of the networks and of ``log_scale`` (``scale_optimizer``).
+        lr, scale_lr: Adam step sizes of the networks and of ``log_scale`` (``make_optimizer``).
         fixed_sigma: hold σ at this value instead of learning it.
         beta: weight of the KL term.
         seed: seeds torch's global generator, so the same arguments give the same model.
@@ -99,7 +82,7 @@ def train_small_vae(images: Tensor, likelihood: str = "scalar", *, latent_dim: i
         fix_scale(model, fixed_sigma)
     device = torch.device(device) if device is not None else default_device()
     model.to(device)  # before the optimiser is built, so that it holds the parameters where they train
-    optimizer = scale_optimizer(model, lr, scale_lr)
+    optimizer = make_optimizer(model, lr, scale_lr)
     history = fit(model, images, epochs, batch_size, device=device, optimizer=optimizer, beta=beta,
                   progress=progress)
     return model.eval(), history
