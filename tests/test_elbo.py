@@ -15,7 +15,7 @@ from vae_tutorial import (
     kl_analytic,
     kl_monte_carlo,
 )
-from vae_tutorial.elbo import sum_over_non_batch
+from vae_tutorial.elbo import evaluating, sum_over_non_batch
 
 
 def closed_form_kl_normal(mu_q, std_q, mu_p, std_p):
@@ -132,3 +132,17 @@ def test_iwae_is_at_least_the_elbo_and_tightens_with_k():
 def test_iwae_rejects_bad_k(small_vae):
     with pytest.raises(ValueError, match="positive integer"):
         iwae_bound(small_vae, torch.rand(2, 3, 32, 32), 0)
+
+
+def test_evaluating_restores_the_mode_even_when_the_block_fails():
+    model = VAE(latent_dim=4, backbone="small").train()
+    with evaluating(torch.compile(model)) as vae:  # unwraps a compiled model
+        assert vae is model and not model.training
+    assert model.training
+    with pytest.raises(RuntimeError, match="boom"), evaluating(model):
+        raise RuntimeError("boom")
+    assert model.training
+    model.eval()
+    with evaluating(model):
+        pass
+    assert not model.training  # a model in eval mode stays there

@@ -20,13 +20,13 @@ from vae_tutorial import (
     to_unit_interval,
     widgets,
 )
+from vae_tutorial.balance import encode_images
 from vae_tutorial.latent import (
     active_units,
     chi2_quantile,
     decoder_sensitivity,
     dimensions_by_use,
     discrete_mutual_information,
-    encode_images,
     factor_correlations,
     factor_features,
     factor_mutual_information,

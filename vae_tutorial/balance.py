@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.distributions import Normal
 
 from vae_tutorial.data import check_uint8_images, to_unit_interval
-from vae_tutorial.elbo import unwrap
+from vae_tutorial.elbo import evaluating
 from vae_tutorial.model import VAE
 from vae_tutorial.scales import train_small_vae
 from vae_tutorial.train import evaluate
@@ -29,17 +30,28 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: variance of the posterior mea
 
 
 @torch.no_grad()
+def encode_images(model: nn.Module, images: Tensor, batch_size: int = 256) -> Normal:
+    """q(z|x) of every image, in eval mode: ``uint8 (N, 3, 32, 32)`` -> Normal over ``(N, latent_dim)``.
+
+    Pixels are taken at the centres of their 8-bit bins (no dequantisation noise), so the
+    same images always give the same posteriors. The result is float32, on the CPU.
+    Lessons 2 to 4 study posteriors of whole data sets through it.
+    """
+    check_uint8_images(images, "images")
+    locs, scales = [], []
+    with evaluating(model) as vae:
+        device = vae.prior_loc.device
+        for start in range(0, len(images), batch_size):
+            x = to_unit_interval(images[start:start + batch_size].to(device), dequantize=False)
+            q = vae.encode(x)  # Normal over (b, latent_dim)
+            locs.append(q.loc.float().cpu())
+            scales.append(q.scale.float().cpu())
+    return Normal(torch.cat(locs), torch.cat(scales))  # (N, latent_dim)
+
+
 def posterior_means(model: VAE, images: Tensor, batch_size: int = 512) -> Tensor:
     """E_q[z | x] of every image: ``uint8 (N, 3, 32, 32) -> (N, latent_dim)``, in eval mode."""
-    check_uint8_images(images, "images")
-    vae = unwrap(model)
-    was_training = vae.training
-    vae.eval()
-    device = vae.prior_loc.device
-    means = [vae.encode(to_unit_interval(images[i:i + batch_size].to(device), dequantize=False)).loc
-             for i in range(0, len(images), batch_size)]
-    vae.train(was_training)
-    return torch.cat(means).cpu()  # (N, latent_dim)
+    return encode_images(model, images, batch_size).loc  # (N, latent_dim)
 
 
 def unit_activity(model: VAE, images: Tensor) -> Tensor:

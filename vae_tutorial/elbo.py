@@ -15,6 +15,8 @@ Conventions used everywhere in this package:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -89,6 +91,22 @@ def unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "module") or hasattr(model, "_orig_mod"):
         model = getattr(model, "module", None) or model._orig_mod
     return model
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The plain ``VAE`` in ``model``, in eval mode for the block, then back in the mode it was in.
+
+    Measuring and drawing use eval mode: batch norm (ResNet backbone) must not depend on
+    the batch. The mode comes back even when the block fails.
+    """
+    vae = unwrap(model)
+    was_training = vae.training
+    vae.eval()
+    try:
+        yield vae
+    finally:
+        vae.train(was_training)
 
 
 def elbo_terms(model: nn.Module, x: Tensor, beta: float = 1.0) -> ELBO:

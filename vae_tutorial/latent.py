@@ -1,7 +1,7 @@
 """The latent space of a trained VAE: which dimensions it uses, what they encode, how good it is.
 
 Introduced in lesson 4. Everything here works on the posteriors ``q(z|x)`` of a set of
-images (``encode_images``) or on the model's importance weights (``importance_log_weights``):
+images (``balance.encode_images``) or on the model's importance weights (``importance_log_weights``):
 
 * which dimensions are used: the KL of each dimension averaged over the data, active units;
 * paths through z: linear and spherical interpolation, and where a path sits under the prior;
@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from torch.distributions import Chi2, Distribution, Normal, kl_divergence
 
 from vae_tutorial.balance import ACTIVE_UNIT_THRESHOLD
-from vae_tutorial.data import check_uint8_images, check_unit_images, to_unit_interval
-from vae_tutorial.elbo import iwae_bound, unwrap
+from vae_tutorial.data import check_unit_images
+from vae_tutorial.elbo import evaluating, iwae_bound
 
 # How each factor of the shapes data enters a regression (see ``factor_features``).
 CIRCULAR_FACTORS = ("hue",)  # hue 0.99 and hue 0.01 are neighbours on the colour wheel
@@ -31,28 +31,6 @@ CATEGORICAL_FACTORS = ("shape",)  # an index into SHAPE_NAMES: its order means n
 # ---------------------------------------------------------------------------------------
 # Posteriors of a data set, and which dimensions they use
 # ---------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def encode_images(model: nn.Module, images: Tensor, batch_size: int = 256) -> Normal:
-    """q(z|x) of every image, in eval mode: ``uint8 (N, 3, 32, 32)`` -> Normal over ``(N, latent_dim)``.
-
-    Pixels are taken at the centres of their 8-bit bins (no dequantisation noise), so the
-    same images always give the same posteriors. The result lives on the CPU.
-    """
-    check_uint8_images(images, "images")
-    vae = unwrap(model)
-    was_training = vae.training
-    vae.eval()  # batch norm (ResNet backbone) must not depend on the batch
-    device = vae.prior_loc.device
-    locs, scales = [], []
-    for start in range(0, len(images), batch_size):
-        x = to_unit_interval(images[start:start + batch_size].to(device), dequantize=False)
-        q = vae.encode(x)  # Normal over (b, latent_dim)
-        locs.append(q.loc.cpu())
-        scales.append(q.scale.cpu())
-    vae.train(was_training)
-    return Normal(torch.cat(locs), torch.cat(scales))  # (N, latent_dim)
-
 
 def kl_per_dimension(q: Normal, prior: Distribution) -> Tensor:
     """KL(q(z_d|x) || p(z_d)) of each dimension d, averaged over the images: ``(latent_dim,)`` nats.
@@ -95,17 +73,14 @@ def decoder_sensitivity(model: nn.Module, codes: Tensor, step: float = 2.0) -> T
     Returns:
         ``(latent_dim,)``: mean |change| of the decoded pixel values (in [0, 1] units).
     """
-    vae = unwrap(model)
-    was_training = vae.training
-    vae.eval()
-    codes = codes.to(vae.prior_loc.device)
-    start = vae.decode(codes).float()  # (n, 3, 32, 32)
-    changes = []
-    for d in range(codes.shape[1]):
-        moved = codes.clone()
-        moved[:, d] += step
-        changes.append((vae.decode(moved).float() - start).abs().mean())
-    vae.train(was_training)
+    with evaluating(model) as vae:
+        codes = codes.to(vae.prior_loc.device)
+        start = vae.decode(codes).float()  # (n, 3, 32, 32)
+        changes = []
+        for d in range(codes.shape[1]):
+            moved = codes.clone()
+            moved[:, d] += step
+            changes.append((vae.decode(moved).float() - start).abs().mean())
     return torch.stack(changes).cpu()
 
 
@@ -392,12 +367,8 @@ def importance_log_weights(model: nn.Module, x: Tensor, num_samples: int) -> Ten
     check_unit_images(x)
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-    vae = unwrap(model)
-    was_training = vae.training
-    vae.eval()
-    log_w = torch.stack([iwae_bound(vae, x, k=1) for _ in range(num_samples)])  # (K, B)
-    vae.train(was_training)
-    return log_w
+    with evaluating(model) as vae:
+        return torch.stack([iwae_bound(vae, x, k=1) for _ in range(num_samples)])  # (K, B)
 
 
 def iwae_from_log_weights(log_w: Tensor, k: int) -> Tensor:

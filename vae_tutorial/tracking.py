@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from vae_tutorial.data import check_uint8_images, to_unit_interval
-from vae_tutorial.elbo import unwrap
+from vae_tutorial.balance import encode_images
+from vae_tutorial.data import check_uint8_images
+from vae_tutorial.elbo import evaluating
 
 
 def kl_per_dimension(loc: Tensor, scale: Tensor) -> Tensor:
@@ -46,19 +47,12 @@ class PosteriorTrack:
         check_uint8_images(self.images, "images")
         self.images = self.images.cpu()
 
-    @torch.no_grad()
     def record(self, model: nn.Module, epoch: int) -> None:
         """Encode the images with ``model`` (in eval mode) and keep q's means and scales."""
-        vae = unwrap(model)
-        was_training = vae.training
-        vae.eval()
-        device = vae.prior_loc.device
-        # The centre of each 8-bit bin, no dequantisation noise: the same input every epoch.
-        q = vae.encode(to_unit_interval(self.images.to(device), dequantize=False))
-        vae.train(was_training)
+        q = encode_images(model, self.images)  # no dequantisation noise: the same input every epoch
         self.epochs.append(epoch)
-        self.locs.append(q.loc.float().cpu())
-        self.scales.append(q.scale.float().cpu())
+        self.locs.append(q.loc)
+        self.scales.append(q.scale)
 
     def __len__(self) -> int:
         """Number of records."""
@@ -100,13 +94,9 @@ def decode_fixed(model: nn.Module, images: Tensor, z: Tensor) -> tuple[Tensor, T
         reconstructions ``(n, 3, 32, 32)`` and samples ``(m, 3, 32, 32)``: the means of
         p(x|z) clamped to ``[0, 1]``, on the CPU.
     """
-    check_uint8_images(images, "images")
-    vae = unwrap(model)
-    was_training = vae.training
-    vae.eval()
-    device = vae.prior_loc.device
-    q = vae.encode(to_unit_interval(images.to(device), dequantize=False))
-    reconstructions = vae.decode(q.loc).float().clamp(0.0, 1.0).cpu()
-    samples = vae.decode(z.to(device)).float().clamp(0.0, 1.0).cpu()
-    vae.train(was_training)
+    codes = encode_images(model, images).loc  # (n, latent_dim)
+    with evaluating(model) as vae:
+        device = vae.prior_loc.device
+        reconstructions = vae.decode(codes.to(device)).float().clamp(0.0, 1.0).cpu()
+        samples = vae.decode(z.to(device)).float().clamp(0.0, 1.0).cpu()
     return reconstructions, samples

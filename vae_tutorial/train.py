@@ -26,6 +26,7 @@ from vae_tutorial.elbo import (
     ELBO,
     bits_per_dim,
     elbo_terms,
+    evaluating,
     gaussian_log_likelihood,
     kl_monte_carlo,
     unwrap,
@@ -194,20 +195,17 @@ def evaluate(model: nn.Module, images: Tensor, batch_size: int = 256, beta: floa
     calls on the same model give the same numbers.
     """
     check_uint8_images(images, "images")
-    vae = unwrap(model)
-    device = vae.prior_loc.device
-    was_training = vae.training
-    vae.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    sums = torch.zeros(3, device=device)
-    for start in range(0, len(images), batch_size):
-        x = to_unit_interval(images[start:start + batch_size].to(device), generator=generator)
-        q = vae.encode(x)  # Normal over (B, latent_dim)
-        z = q.loc + q.scale * torch.randn(q.loc.shape, device=device, generator=generator)
-        recon = gaussian_log_likelihood(vae.decode(z), vae.log_scale, x)  # (B,)
-        kl = kl_monte_carlo(z, q, vae.prior)  # (B,)
-        sums += torch.stack([recon - beta * kl, kl, recon]).sum(dim=1)
-    vae.train(was_training)
+    with evaluating(model) as vae:
+        device = vae.prior_loc.device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        sums = torch.zeros(3, device=device)
+        for start in range(0, len(images), batch_size):
+            x = to_unit_interval(images[start:start + batch_size].to(device), generator=generator)
+            q = vae.encode(x)  # Normal over (B, latent_dim)
+            z = q.loc + q.scale * torch.randn(q.loc.shape, device=device, generator=generator)
+            recon = gaussian_log_likelihood(vae.decode(z), vae.log_scale, x)  # (B,)
+            kl = kl_monte_carlo(z, q, vae.prior)  # (B,)
+            sums += torch.stack([recon - beta * kl, kl, recon]).sum(dim=1)
     return means_of(sums, len(images))
 
 

@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from vae_tutorial import plots
+from vae_tutorial.balance import encode_images
 from vae_tutorial.data import check_uint8_images
-from vae_tutorial.elbo import unwrap
-from vae_tutorial.latent import encode_images
+from vae_tutorial.elbo import evaluating, unwrap
 from vae_tutorial.widgets.explorer import Explorer
 
 
@@ -80,12 +80,9 @@ class LatentExplorer(Explorer):
     @torch.no_grad()
     def draw(self) -> dict:
         z = self.explored_z()
-        vae = self.model
-        was_training = vae.training
-        vae.eval()
-        device = vae.prior_loc.device
-        x_code, x_z = vae.decode(torch.stack([self.code, z]).to(device)).float().clamp(0, 1).cpu()
-        vae.train(was_training)
+        with evaluating(self.model) as vae:
+            codes = torch.stack([self.code, z]).to(vae.prior_loc.device)  # (2, latent_dim)
+            x_code, x_z = vae.decode(codes).float().clamp(0, 1).cpu()
         image = self.images[self.index].float() / 255  # uint8 -> [0, 1], like the decodings
         pictures = {f"test image {self.index}": image, "decoded code": x_code,
                     "decoded z": x_z}
