@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from vae_tutorial.checks import check_positive_int
 from vae_tutorial.data import batches, load_cifar10, shapes_dataset
 from vae_tutorial.hardware import device_name, peak_bf16_flops, training_flops_per_image
 from vae_tutorial.model import BACKBONES, VAE
@@ -257,11 +258,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for, but PyTorch sees no CUDA GPU")
     return device
-
-
-def check_positive_int(value: object, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
 
 
 def check_arguments(backbone: str, batch_size: int, sizes: Sizes, speedups: Sequence[str],

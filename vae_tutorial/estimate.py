@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from vae_tutorial.bench import format_duration
+from vae_tutorial.checks import check_positive_int
 from vae_tutorial.elbo import unwrap
 from vae_tutorial.train import fit
 
@@ -51,8 +52,7 @@ def estimate_run(model: nn.Module, images: Tensor, num_images: int, epochs: int,
         epochs, batch_size, device, precision: those of the real run.
         steps: timed steps, after one untimed warm-up step (memory allocation, kernel choice).
     """
-    if not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_positive_int(steps, "steps")
     if len(images) < steps * batch_size:
         raise ValueError(f"need at least steps * batch_size = {steps * batch_size} images, got {len(images)}")
     trial = copy.deepcopy(unwrap(model))

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Normal
 
+from vae_tutorial.checks import check_positive_int, check_positive_number
 from vae_tutorial.elbo import kl_analytic, kl_monte_carlo
 
 
@@ -34,18 +35,6 @@ def mc_estimate(log_ratio: Tensor) -> tuple[float, float]:
     n = len(log_ratio)
     standard_error = log_ratio.std().item() / math.sqrt(n) if n > 1 else math.nan
     return log_ratio.mean().item(), standard_error
-
-
-def check_positive(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number above zero."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-def check_count(name: str, value: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is an integer of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # --- Moving q toward p ---
@@ -67,8 +56,8 @@ class DescentSettings:
         if not isinstance(self.loc, (int, float)) or not math.isfinite(self.loc):
             raise ValueError(f"loc must be a finite number, got {self.loc!r}")
         for name in ("scale", "lr", "p_scale"):
-            check_positive(name, getattr(self, name))
-        check_count("samples_per_step", self.samples_per_step)
+            check_positive_number(getattr(self, name), name)
+        check_positive_int(self.samples_per_step, "samples_per_step")
 
 
 # q has left the picture: |mean| or |log std| beyond these counts as diverged.
@@ -159,7 +148,7 @@ def kl_numerical(q: Distribution, p: Distribution, lower: float, upper: float,
                              f"got {distribution!r}")
     if not lower < upper:
         raise ValueError(f"need lower < upper, got [{lower}, {upper}]")
-    check_count("points", points)
+    check_positive_int(points, "points")
     z = torch.linspace(lower, upper, points, dtype=torch.float64)  # (points,)
     log_q, log_p = q.log_prob(z).double(), p.log_prob(z).double()  # (points,)
     integrand = torch.exp(log_q) * (log_q - log_p)  # (points,), 0 where q underflows
@@ -174,7 +163,7 @@ def example_posterior(latent_dim: int = 256, seed: int = 0) -> Normal:
 
     Returns a Normal with batch shape ``(latent_dim,)``.
     """
-    check_count("latent_dim", latent_dim)
+    check_positive_int(latent_dim, "latent_dim")
     # Offset seed: q's parameters must not repeat the noise that a small seed gives z (the
     # same stream would make eps equal to q's means, a badly non-random sample).
     generator = torch.Generator().manual_seed(1_000_003 + seed)
@@ -284,7 +273,7 @@ def batch_size_study(q: Normal, p: Distribution, batch_sizes: Sequence[int], rep
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
         raise ValueError(f"repeats must be an integer of at least 2, got {repeats!r}")
     for batch_size in batch_sizes:
-        check_count("batch size", batch_size)
+        check_positive_int(batch_size, "batch size")
     analytic, exact_grad = analytic_kl_and_gradient(q, p)
     generator = torch.Generator().manual_seed(seed)
     threads = torch.get_num_threads()

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.distributions import Chi2, Distribution, Normal, kl_divergence
 
 from vae_tutorial.balance import ACTIVE_UNIT_THRESHOLD
+from vae_tutorial.checks import check_positive_int
 from vae_tutorial.data import check_unit_images
 from vae_tutorial.elbo import evaluating, iwae_bound
 
@@ -146,8 +147,7 @@ def prior_norm_quantile(z: Tensor) -> Tensor:
 
 def prior_norm_band(latent_dim: int, mass: float = 0.99) -> tuple[float, float]:
     """The central ``mass`` of the prior's norms ``||z||``, z ~ N(0, I_latent_dim): ``(low, high)``."""
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    check_positive_int(latent_dim, "latent_dim")
     if not 0 < mass < 1:
         raise ValueError(f"mass must be in (0, 1), got {mass!r}")
     tail = (1 - mass) / 2
@@ -365,8 +365,7 @@ def importance_log_weights(model: nn.Module, x: Tensor, num_samples: int) -> Ten
     [0, 1] (dequantised). Returns ``(num_samples, B)`` in nats.
     """
     check_unit_images(x)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    check_positive_int(num_samples, "num_samples")
     with evaluating(model) as vae:
         return torch.stack([iwae_bound(vae, x, k=1) for _ in range(num_samples)])  # (K, B)
 

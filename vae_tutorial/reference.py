@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 from torch.utils.data import DataLoader, Dataset
 
+from vae_tutorial.checks import check_positive_int
 from vae_tutorial.data import check_uint8_images
 from vae_tutorial.elbo import unwrap
 
@@ -77,8 +78,7 @@ def article_loader(images: Tensor, batch_size: int = ARTICLE_BATCH_SIZE, num_wor
     Shuffled, ``drop_last``; ``num_workers`` defaults to ``article_num_workers()``.
     Batches are ``(x (batch_size, 3, 32, 32), labels (batch_size,))`` on the CPU.
     """
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     num_workers = article_num_workers() if num_workers is None else num_workers
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
