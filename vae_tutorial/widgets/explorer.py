@@ -46,29 +46,40 @@ class BlitRenderer:
     def __init__(self, figure: Figure, dpi: int = DPI):
         self.figure, self.dpi = figure, dpi
         self.background = None  # the last full render without the animated artists
+        self.moving: list = []  # the animated artists, in the order a full render draws them
         self.full_renders = 0
 
     def render(self) -> bytes:
         """The figure as PNG bytes."""
-        moving = self.figure.findobj(lambda artist: artist.get_animated())
-        if not moving:
+        if self.background is None or self.figure.stale:  # the figure changed: render it whole
+            return self.render_whole()
+        self.figure.canvas.restore_region(self.background)
+        return self.draw_moving()
+
+    def render_whole(self) -> bytes:
+        """Render everything; keep the render of what does not move, when something does."""
+        # Which artists move is found once per full render, not on every redraw.
+        animated = self.figure.findobj(lambda artist: artist.get_animated())
+        self.moving = sorted(animated, key=lambda artist: artist.get_zorder())
+        if not self.moving:
+            self.background = None
             return figure_to_png(self.figure, self.dpi)
         if not isinstance(self.figure.canvas, FigureCanvasAgg):
             FigureCanvasAgg(self.figure)  # becomes figure.canvas
-            self.figure.set_dpi(self.dpi)  # makes the figure stale: the next step renders it whole
-        canvas = self.figure.canvas
-        if self.background is None or self.figure.stale:
-            canvas.draw()  # everything but the animated artists
-            self.background = canvas.copy_from_bbox(self.figure.bbox)
-            self.full_renders += 1
-        else:
-            canvas.restore_region(self.background)
-        for artist in sorted(moving, key=lambda artist: artist.get_zorder()):  # a full render's order
+            self.figure.set_dpi(self.dpi)
+        self.figure.canvas.draw()  # everything but the animated artists
+        self.background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+        self.full_renders += 1
+        return self.draw_moving()
+
+    def draw_moving(self) -> bytes:
+        """Draw the animated artists over the canvas and return it as PNG bytes."""
+        for artist in self.moving:
             self.figure.draw_artist(artist)
         # Drawing an animated legend lays out its parts again, which marks the figure stale:
         # that is this drawing, not a change to the figure, so the next redraw may blit again.
         self.figure.stale = False
-        return canvas_to_png(canvas)
+        return canvas_to_png(self.figure.canvas)
 
 
 def format_readout(name: str, value: object) -> str:
