@@ -42,7 +42,7 @@ test: lint chromium
 	VAE_TUTORIAL_QUICK=1 $(BIN)/python -m pytest -q tests --nbval-lax notebooks --durations=15
 
 bench: $(STAMP)
-	$(BIN)/python -m vae_tutorial.bench
+	$(BIN)/python -m vae_tutorial.tools.bench
 
 clean:
 	rm -rf $(VENV)

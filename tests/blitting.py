@@ -1,4 +1,5 @@
-"""Checks shared by the tests of the explorers that redraw only what moves (widgets.explorer.BlitRenderer)."""
+"""Checks shared by the tests of the explorers that redraw only what moves
+(``lessons.shared.explorer.BlitRenderer``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from vae_tutorial.widgets import Explorer, figure_to_png
+from vae_tutorial.lessons.shared.explorer import Explorer, figure_to_png
 
 
 def assert_same_moving_parts(moved: Figure, fresh: Figure, names: Iterable[str]) -> None:

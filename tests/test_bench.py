@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vae_tutorial import VAE, shapes_dataset, to_unit_interval
-from vae_tutorial.bench import (
+from vae_tutorial.tools.bench import (
     SPEEDUPS,
     Timing,
     main,
@@ -20,8 +20,8 @@ from vae_tutorial.bench import (
     run_benchmark,
     summarise,
 )
-from vae_tutorial.hardware import peak_bf16_flops, training_flops_per_image
-from vae_tutorial.reference import (
+from vae_tutorial.tools.hardware import peak_bf16_flops, training_flops_per_image
+from vae_tutorial.tools.reference import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     PILImages,
@@ -41,6 +41,8 @@ def one_step_each(backbone, autocast_dtype=None, channels_last=False, fused=Fals
     """
     images, _ = shapes_dataset(batch_size, seed=3)
     x = to_unit_interval(images)  # (B, 3, 32, 32)
+    # fit's epoch hands train_step channels-last batches when the model is channels-last.
+    x_ours = x.contiguous(memory_format=torch.channels_last) if channels_last else x
     ours = VAE(backbone=backbone)
     article = copy.deepcopy(ours)
     if channels_last:
@@ -50,7 +52,7 @@ def one_step_each(backbone, autocast_dtype=None, channels_last=False, fused=Fals
         torch.manual_seed(7)
         if step == "ours":
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)
-            loss = train_step(model, optimizer, x, 1.0, autocast_dtype, channels_last).loss.detach()
+            loss = train_step(model, optimizer, x_ours, 1.0, autocast_dtype).loss.detach()
         else:
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # the article's plain Adam, fp32
             loss = article_step(model, optimizer, x)
@@ -213,7 +215,7 @@ def test_quick_cli_prints_a_table_and_json_as_its_last_line(tmp_path):
     """What `make test` runs: the benchmark in quick mode, as a learner would start it."""
     path = tmp_path / "out" / "bench.json"
     env = {**os.environ, "VAE_TUTORIAL_QUICK": "1"}
-    done = subprocess.run([sys.executable, "-m", "vae_tutorial.bench", "--quick", "--device", "cpu",
+    done = subprocess.run([sys.executable, "-m", "vae_tutorial.tools.bench", "--quick", "--device", "cpu",
                            "--json", str(path)], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

@@ -1,4 +1,4 @@
-"""The command line ``python -m vae_tutorial.train``: runs, resumes, stops on Ctrl-C, refuses bad input."""
+"""The command line ``python -m vae_tutorial``: runs, resumes, stops on Ctrl-C, refuses bad input."""
 
 import inspect
 import os
@@ -10,9 +10,11 @@ import time
 import pytest
 import torch
 
+import vae_tutorial.tools.cli
 import vae_tutorial.train
-from vae_tutorial.cli import DEFAULT_SCALE_LR, EXIT_INTERRUPTED, build_parser, main, model_config
-from vae_tutorial.train import read_checkpoint
+from vae_tutorial.checkpoint import read_checkpoint
+from vae_tutorial.tools.cli import DEFAULTS, EXIT_INTERRUPTED, build_parser, main, model_config
+from vae_tutorial.train import TrainConfig
 
 TINY = ["--dataset", "shapes", "--backbone", "small", "--latent-dim", "8", "--train-images", "64",
         "--val-images", "16", "--batch-size", "32", "--lr", "2e-3", "--device", "cpu"]
@@ -22,22 +24,31 @@ def train(tmp_path, *extra: str) -> int:
     return main([*TINY, "--out", str(tmp_path / "vae.pt"), *extra])
 
 
+def patch_saves(monkeypatch, replacement):
+    """Checkpoints are written by ``fit`` after each epoch (``vae_tutorial.train.save_checkpoint``)
+    and by the command line after an interruption (``vae_tutorial.tools.cli.save_checkpoint``):
+    route both through ``replacement``."""
+    monkeypatch.setattr(vae_tutorial.train, "save_checkpoint", replacement)
+    monkeypatch.setattr(vae_tutorial.tools.cli, "save_checkpoint", replacement)
+
+
 def test_trains_and_writes_a_checkpoint_each_epoch(tmp_path, monkeypatch, capsys):
     saved_epochs = []
-    real_save = vae_tutorial.cli.save_checkpoint
+    real_save = vae_tutorial.train.save_checkpoint
 
     def spy(path, model, history, *args, **kwargs):
         saved_epochs.append(history.epochs)
         real_save(path, model, history, *args, **kwargs)
 
-    monkeypatch.setattr(vae_tutorial.cli, "save_checkpoint", spy)
+    patch_saves(monkeypatch, spy)
     assert train(tmp_path, "--epochs", "2") == 0
     assert saved_epochs == [1, 2]
     output = capsys.readouterr().out
     assert "epoch 1:" in output and "epoch 2:" in output and "val elbo" in output
     state = read_checkpoint(tmp_path / "vae.pt")
     assert state["config"] == {"latent_dim": 8, "backbone": "small", "likelihood": "scalar"}
-    assert state["extra"]["args"]["epochs"] == 2 and state["extra"]["args"]["dataset"] == "shapes"
+    assert state["train_config"]["epochs"] == 2 and state["train_config"]["batch_size"] == 32
+    assert state["train_config"]["lr"] == pytest.approx(2e-3)
     assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]  # no temporary files left
 
 
@@ -55,7 +66,7 @@ def test_resume_continues_history_and_optimiser(tmp_path):
     adam_steps = {float(s["step"]) for s in resumed["optimizer"]["state"].values()}
     assert adam_steps == {3.0 * steps_per_epoch}
     networks, scale = resumed["optimizer"]["param_groups"]
-    assert networks["lr"] == pytest.approx(2e-3) and scale["lr"] == pytest.approx(DEFAULT_SCALE_LR)
+    assert networks["lr"] == pytest.approx(2e-3) and scale["lr"] == pytest.approx(DEFAULTS.scale_lr)
     assert not torch.equal(resumed["model"]["log_scale"], first["model"]["log_scale"])  # it trained
 
 
@@ -81,7 +92,7 @@ def test_ctrl_c_in_a_step_saves_and_exits_cleanly(tmp_path, monkeypatch, capsys)
     real_epoch = vae_tutorial.train.train_epoch
 
     def interrupted_in_epoch_2(*args, **kwargs):
-        if inspect.signature(real_epoch).bind(*args, **kwargs).arguments["epoch"] == 1:  # 0-based
+        if inspect.signature(real_epoch).bind(*args, **kwargs).arguments["history"].epochs == 1:  # 0-based
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
@@ -93,7 +104,7 @@ def test_ctrl_c_in_a_step_saves_and_exits_cleanly(tmp_path, monkeypatch, capsys)
 
 
 def test_ctrl_c_while_saving_still_saves(tmp_path, monkeypatch):
-    real_save = vae_tutorial.cli.save_checkpoint
+    real_save = vae_tutorial.train.save_checkpoint
     calls = []
 
     def interrupted_first_save(*args, **kwargs):
@@ -102,16 +113,16 @@ def test_ctrl_c_while_saving_still_saves(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_save(*args, **kwargs)
 
-    monkeypatch.setattr(vae_tutorial.cli, "save_checkpoint", interrupted_first_save)
+    patch_saves(monkeypatch, interrupted_first_save)
     assert train(tmp_path, "--epochs", "3") == EXIT_INTERRUPTED
     history = read_checkpoint(tmp_path / "vae.pt")["history"]
     assert len(history["train"]["elbo"]) == 1 and history["interrupted"]
 
 
 def test_sigint_to_the_process_saves_and_exits_130(tmp_path):
-    """The real thing: ``python -m vae_tutorial.train`` sent SIGINT (what Ctrl-C sends)."""
+    """The real thing: ``python -m vae_tutorial`` sent SIGINT (what Ctrl-C sends)."""
     out = tmp_path / "vae.pt"
-    command = [sys.executable, "-m", "vae_tutorial.train", *TINY, "--epochs", "1000", "--out", str(out)]
+    command = [sys.executable, "-m", "vae_tutorial", *TINY, "--epochs", "1000", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 120
@@ -127,8 +138,8 @@ def test_sigint_to_the_process_saves_and_exits_130(tmp_path):
 
 
 def test_module_runs_without_warnings():
-    """``python -m vae_tutorial.train`` must not be imported by its package before it runs."""
-    result = subprocess.run([sys.executable, "-W", "error", "-m", "vae_tutorial.train", "--help"],
+    """``python -m vae_tutorial`` runs its ``__main__`` without warnings (e.g. a module imported twice)."""
+    result = subprocess.run([sys.executable, "-W", "error", "-m", "vae_tutorial", "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "--resume" in result.stdout and "--dataset {cifar10,shapes}" in result.stdout
@@ -164,7 +175,7 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
 
 def test_validation_may_not_take_every_image(tmp_path, monkeypatch, capsys):
     fake_cifar10 = torch.zeros(100, 3, 32, 32, dtype=torch.uint8), torch.zeros(100, dtype=torch.int64)
-    monkeypatch.setattr(vae_tutorial.cli, "load_cifar10", lambda *args, **kwargs: fake_cifar10)
+    monkeypatch.setattr(vae_tutorial.tools.cli, "load_cifar10", lambda *args, **kwargs: fake_cifar10)
     assert main(["--val-images", "100", "--out", str(tmp_path / "vae.pt"), "--device", "cpu"]) == 1
     assert "--val-images 100 leaves no training images out of 100" in capsys.readouterr().err
 
@@ -187,12 +198,12 @@ def test_cifar10_offline_is_a_clear_error_not_a_fallback(tmp_path, capsys):
 
 
 def test_log_scale_gets_its_own_step_size():
-    """make_optimizer(scale_lr=...): Adam's first step moves each parameter by about its lr."""
+    """make_optimizer(TrainConfig(scale_lr=...)): Adam's first step moves each parameter by about its lr."""
     from vae_tutorial import VAE
     from vae_tutorial.train import make_optimizer
 
     model = VAE(latent_dim=4, backbone="small")
-    optimizer = make_optimizer(model, lr=1e-3, scale_lr=1e-2)
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-3, scale_lr=1e-2))
     networks, scale = optimizer.param_groups
     assert scale["params"] == [model.log_scale] and scale["lr"] == 1e-2 and networks["lr"] == 1e-3
     assert len(networks["params"]) + 1 == len(list(model.parameters()))
@@ -206,7 +217,7 @@ def test_log_scale_gets_its_own_step_size():
 
 
 def test_console_script_points_at_main():
-    """pyproject's ``vae-tutorial-train`` runs the same ``main`` as ``python -m vae_tutorial.train``."""
+    """pyproject's ``vae-tutorial-train`` runs the same ``main`` as ``python -m vae_tutorial``."""
     import importlib
     from pathlib import Path
 

@@ -1,6 +1,6 @@
 """DistributedDataParallel under torchrun: two CPU processes on gloo (issue 6).
 
-The end-to-end test starts ``python -m vae_tutorial.train`` under ``torchrun`` with two
+The end-to-end test starts the command line (``python -m vae_tutorial``) under ``torchrun`` with two
 ranks and checks three things: the first optimiser step equals the step a single process
 computes from the same images (the mean of the two shards' gradients), the epoch's ELBO
 is the mean over both shards, and only rank 0 writes files or prints the summary.
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from vae_tutorial import VAE, fit, save_checkpoint
-from vae_tutorial.distributed import Ranks, main_first, ranks_from_env, shard, wrap
-from vae_tutorial.train import load_checkpoint, make_optimizer, read_checkpoint
+from vae_tutorial.checkpoint import load_checkpoint, read_checkpoint
+from vae_tutorial.tools.distributed import Ranks, main_first, ranks_from_env, shard, wrap
+from vae_tutorial.train import TrainConfig, make_optimizer
 
 SEED = 0
 RUN = ["--dataset", "shapes", "--train-images", "16", "--val-images", "0", "--batch-size", "16",
@@ -40,7 +41,7 @@ WORKER = textwrap.dedent("""
             writes.append([event, path])
 
     sys.addaudithook(record)
-    from vae_tutorial.cli import main
+    from vae_tutorial.tools.cli import main
     status = main()
     with open(f"{log_prefix}{os.environ['RANK']}.json", "w") as file:
         json.dump(writes, file)
@@ -74,11 +75,11 @@ def test_single_process_helpers_do_nothing():
 def one_step_on_shard(checkpoint, images, rank) -> dict:
     """What rank ``rank`` computes alone: one step of fit on its shard, with its seed."""
     model, history = load_checkpoint(checkpoint)
-    optimizer = make_optimizer(model, 1e-3, scale_lr=1e-2)
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-3, scale_lr=1e-2))
     load_checkpoint(checkpoint, model, optimizer)
     torch.manual_seed(SEED + rank)  # the command line seeds each rank's noise like this
-    history = fit(model, shard(images, Ranks(rank, 2)), 1, batch_size=8, device="cpu", progress=False,
-                  optimizer=optimizer, history=history)
+    history = fit(model, shard(images, Ranks(rank, 2)), TrainConfig(epochs=1, batch_size=8), device="cpu",
+                  progress=False, optimizer=optimizer, history=history)
     gradients = {k: state["exp_avg"] / 0.1 for k, state in optimizer.state_dict()["state"].items()}
     return {"gradients": gradients, "elbo": history.train["elbo"][0]}  # Adam: exp_avg = 0.1 g
 
@@ -89,7 +90,7 @@ def start_checkpoint(tmp_path):
     torch.manual_seed(SEED)
     model = VAE(latent_dim=8, backbone="small")
     path = tmp_path / "ddp" / "vae.pt"
-    save_checkpoint(path, model, optimizer=make_optimizer(model, 1e-3, scale_lr=1e-2))
+    save_checkpoint(path, model, optimizer=make_optimizer(model, TrainConfig(lr=1e-3, scale_lr=1e-2)))
     return path
 
 
@@ -103,7 +104,7 @@ def run_torchrun(tmp_path, checkpoint) -> subprocess.CompletedProcess:
 
 
 def test_two_ranks_take_the_single_process_step_and_only_rank_0_writes(tmp_path, start_checkpoint):
-    from vae_tutorial.cli import build_parser, load_images
+    from vae_tutorial.tools.cli import build_parser, load_images
 
     images, _ = load_images(build_parser().parse_args(RUN))  # the 16 images both ranks split
     expected = [one_step_on_shard(start_checkpoint, images, rank) for rank in (0, 1)]

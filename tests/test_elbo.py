@@ -15,7 +15,8 @@ from vae_tutorial import (
     kl_analytic,
     kl_monte_carlo,
 )
-from vae_tutorial.elbo import evaluating, sum_over_non_batch
+from vae_tutorial.elbo import sum_over_non_batch
+from vae_tutorial.model import evaluating
 
 
 def closed_form_kl_normal(mu_q, std_q, mu_p, std_p):

@@ -1,4 +1,4 @@
-"""Lesson 1 (the KL term): kl_lab's experiments, their figures and the two widgets.
+"""Lesson 1 (the KL term): its experiments, their figures and the two explorers.
 
 Every number is checked against an independent computation: a formula derived by hand,
 ``torch.distributions.kl_divergence``, or a long Monte-Carlo run, with a stated tolerance.
@@ -15,9 +15,10 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.distributions import Laplace, Normal, StudentT, kl_divergence
 
-from vae_tutorial import kl_lab, plots
-from vae_tutorial.kl_lab import DescentSettings, QDescent
-from vae_tutorial.widgets import MAX_KL_SAMPLES, kl_explorer, move_q_explorer
+from vae_tutorial.lessons.kl_term import experiments, figures
+from vae_tutorial.lessons.kl_term.experiments import DescentSettings, QDescent
+from vae_tutorial.lessons.kl_term.explorers import MAX_KL_SAMPLES, kl_explorer, move_q_explorer
+from vae_tutorial.lessons.shared.figures import z_range_of
 
 PRIOR = Normal(0.0, 1.0)
 
@@ -47,21 +48,21 @@ def assert_figure_labelled(figure: Figure) -> None:
 
 def test_mc_estimate_is_mean_and_standard_error():
     values = torch.tensor([1.0, 2.0, 4.0, 7.0])
-    mean, standard_error = kl_lab.mc_estimate(values)
+    mean, standard_error = experiments.mc_estimate(values)
     assert mean == pytest.approx(3.5)
     sample_std = math.sqrt(((values - 3.5) ** 2).sum().item() / 3)  # unbiased, by hand
     assert standard_error == pytest.approx(sample_std / 2.0)
 
 
 def test_mc_estimate_of_one_sample_has_no_standard_error():
-    mean, standard_error = kl_lab.mc_estimate(torch.tensor([2.5]))
+    mean, standard_error = experiments.mc_estimate(torch.tensor([2.5]))
     assert mean == 2.5 and math.isnan(standard_error)
 
 
 @pytest.mark.parametrize("bad", [torch.tensor(1.0), torch.zeros(0), torch.zeros(2, 3)])
 def test_mc_estimate_rejects_non_vectors(bad):
     with pytest.raises(ValueError, match="1-D"):
-        kl_lab.mc_estimate(bad)
+        experiments.mc_estimate(bad)
 
 
 # --- QDescent ---
@@ -138,7 +139,7 @@ def test_descent_settings_are_checked(bad):
 
 @pytest.mark.parametrize("q", [Normal(2.0, 4.0), Normal(-1.0, 0.3), Laplace(1.0, 0.5), Laplace(0.0, 2.0)])
 def test_numerical_kl_matches_closed_forms(q):
-    numerical = kl_lab.kl_numerical(q, PRIOR, -80.0, 80.0)
+    numerical = experiments.kl_numerical(q, PRIOR, -80.0, 80.0)
     assert numerical == pytest.approx(kl_divergence(q, PRIOR).item(), rel=1e-5, abs=1e-6)
 
 
@@ -148,8 +149,8 @@ def test_numerical_kl_of_student_t_matches_a_long_monte_carlo_run():
         kl_divergence(q, PRIOR)
     torch.manual_seed(0)
     z = q.sample((400_000,))
-    estimate, standard_error = kl_lab.mc_estimate(q.log_prob(z) - PRIOR.log_prob(z))
-    assert abs(kl_lab.kl_numerical(q, PRIOR, -200.0, 200.0) - estimate) < 4 * standard_error
+    estimate, standard_error = experiments.mc_estimate(q.log_prob(z) - PRIOR.log_prob(z))
+    assert abs(experiments.kl_numerical(q, PRIOR, -200.0, 200.0) - estimate) < 4 * standard_error
 
 
 @pytest.mark.parametrize("q, lower, upper", [(Normal(torch.zeros(2), 1.0), -5.0, 5.0),
@@ -157,25 +158,25 @@ def test_numerical_kl_of_student_t_matches_a_long_monte_carlo_run():
                                              (Normal(0.0, 1.0), 5.0, -5.0)])
 def test_numerical_kl_rejects_bad_input(q, lower, upper):
     with pytest.raises(ValueError):
-        kl_lab.kl_numerical(q, PRIOR, lower, upper)
+        experiments.kl_numerical(q, PRIOR, lower, upper)
 
 
 # --- the batch-size study ---
 
 
 def test_example_posterior_is_a_fixed_diagonal_normal():
-    q = kl_lab.example_posterior(256, seed=0)
+    q = experiments.example_posterior(256, seed=0)
     assert q.loc.shape == (256,) and q.scale.shape == (256,)
     assert 0.13 < q.scale.min() and q.scale.max() <= 1.0
-    assert torch.equal(q.loc, kl_lab.example_posterior(256, seed=0).loc)
+    assert torch.equal(q.loc, experiments.example_posterior(256, seed=0).loc)
     with pytest.raises(ValueError):
-        kl_lab.example_posterior(0)
+        experiments.example_posterior(0)
 
 
 def test_batch_mean_kl_and_gradients_by_hand():
-    q = kl_lab.example_posterior(8, seed=1)
+    q = experiments.example_posterior(8, seed=1)
     generator = torch.Generator().manual_seed(5)
-    estimates, gradients = kl_lab.batch_mean_kl_and_gradients(q, PRIOR, 3, 2, generator)
+    estimates, gradients = experiments.batch_mean_kl_and_gradients(q, PRIOR, 3, 2, generator)
     eps = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(5))  # (R, B, D), the same noise
     z = q.loc + q.scale * eps
     log_ratio = (q.log_prob(z) - PRIOR.log_prob(z)).sum(-1)  # (R, B)
@@ -187,18 +188,18 @@ def test_batch_mean_kl_and_gradients_by_hand():
 
 def test_log_log_slope_of_a_power_law():
     sizes = [1, 2, 4, 8, 16]
-    assert kl_lab.log_log_slope(sizes, [3.0 * b**-0.5 for b in sizes]) == pytest.approx(-0.5)
-    assert kl_lab.log_log_slope(sizes, [2.0 * b for b in sizes]) == pytest.approx(1.0)
+    assert experiments.log_log_slope(sizes, [3.0 * b**-0.5 for b in sizes]) == pytest.approx(-0.5)
+    assert experiments.log_log_slope(sizes, [2.0 * b for b in sizes]) == pytest.approx(1.0)
 
 
 def test_batch_size_study_is_unbiased_with_spread_falling_as_one_over_root_batch():
-    q = kl_lab.example_posterior(32, seed=2)
-    study = kl_lab.batch_size_study(q, PRIOR, [1, 4, 16, 64, 256], repeats=400, seed=0)
+    q = experiments.example_posterior(32, seed=2)
+    study = experiments.batch_size_study(q, PRIOR, [1, 4, 16, 64, 256], repeats=400, seed=0)
     assert study.analytic_kl == pytest.approx(kl_divergence(q, PRIOR).sum().item(), rel=1e-6)
     for bias, error in zip(study.kl_bias, study.kl_bias_error, strict=True):
         assert abs(bias) < 4 * error
-    assert kl_lab.log_log_slope(study.batch_sizes, study.kl_std) == pytest.approx(-0.5, abs=0.08)
-    assert kl_lab.log_log_slope(study.batch_sizes, study.grad_std) == pytest.approx(-0.5, abs=0.08)
+    assert experiments.log_log_slope(study.batch_sizes, study.kl_std) == pytest.approx(-0.5, abs=0.08)
+    assert experiments.log_log_slope(study.batch_sizes, study.grad_std) == pytest.approx(-0.5, abs=0.08)
     # The spread of one sample, from the variance formula derived by hand.
     one_sample_std = normal_log_ratio_variance(q.loc, q.scale).sum().sqrt().item()
     for batch_size, std in zip(study.batch_sizes, study.kl_std, strict=True):
@@ -210,16 +211,16 @@ def test_batch_size_study_is_unbiased_with_spread_falling_as_one_over_root_batch
 
 def test_batch_size_study_leaves_torch_threads_alone():
     threads = torch.get_num_threads()
-    kl_lab.batch_size_study(kl_lab.example_posterior(4), PRIOR, [1, 2], repeats=4)
+    experiments.batch_size_study(experiments.example_posterior(4), PRIOR, [1, 2], repeats=4)
     assert torch.get_num_threads() == threads
 
 
 @pytest.mark.parametrize("q, sizes, repeats", [(Normal(0.0, 1.0), [1], 4),
-                                               (kl_lab.example_posterior(4), [0], 4),
-                                               (kl_lab.example_posterior(4), [1], 1)])
+                                               (experiments.example_posterior(4), [0], 4),
+                                               (experiments.example_posterior(4), [1], 1)])
 def test_batch_size_study_rejects_bad_input(q, sizes, repeats):
     with pytest.raises(ValueError):
-        kl_lab.batch_size_study(q, PRIOR, sizes, repeats)
+        experiments.batch_size_study(q, PRIOR, sizes, repeats)
 
 
 # --- figures ---
@@ -229,21 +230,21 @@ def test_lesson_figures_are_labelled():
     q = Normal(2.0, 4.0)
     z = q.sample((50,))
     log_ratio = q.log_prob(z) - PRIOR.log_prob(z)
-    assert_figure_labelled(plots.kl_estimate_figure(q, PRIOR, z, log_ratio, 8.0, 1.0, 8.1))
-    assert_figure_labelled(plots.kl_estimate_figure(q, PRIOR, z[:1], log_ratio[:1], 8.0, math.nan, 8.1))
+    assert_figure_labelled(figures.kl_estimate_figure(q, PRIOR, z, log_ratio, 8.0, 1.0, 8.1))
+    assert_figure_labelled(figures.kl_estimate_figure(q, PRIOR, z[:1], log_ratio[:1], 8.0, math.nan, 8.1))
     descent = QDescent().run_until(30)
-    assert_figure_labelled(plots.descent_figure(descent.locs, descent.scales, descent.mc_kls,
+    assert_figure_labelled(figures.descent_figure(descent.locs, descent.scales, descent.mc_kls,
                                                 descent.exact_kls, descent.p))
-    assert_figure_labelled(plots.compare_densities({"Laplace": Laplace(0.0, 1.0)}, PRIOR, (-6.0, 6.0)))
-    posterior = kl_lab.example_posterior(16)
-    assert_figure_labelled(plots.per_dimension_kl_figure(kl_divergence(posterior, PRIOR),
+    assert_figure_labelled(figures.compare_densities({"Laplace": Laplace(0.0, 1.0)}, PRIOR, (-6.0, 6.0)))
+    posterior = experiments.example_posterior(16)
+    assert_figure_labelled(figures.per_dimension_kl_figure(kl_divergence(posterior, PRIOR),
                                                          torch.zeros(16)))
-    study = kl_lab.batch_size_study(posterior, PRIOR, [1, 2, 4], repeats=8)
-    assert_figure_labelled(plots.batch_study_figure(study))
+    study = experiments.batch_size_study(posterior, PRIOR, [1, 2, 4], repeats=8)
+    assert_figure_labelled(figures.batch_study_figure(study))
 
 
 def test_z_range_covers_both_distributions():
-    low, high = plots.z_range_of(Normal(2.0, 4.0), PRIOR)
+    low, high = z_range_of(Normal(2.0, 4.0), PRIOR)
     assert (low, high) == pytest.approx((-14.0, 18.0))
 
 
@@ -254,13 +255,13 @@ def kl_figure_state(q: Normal, p: Normal, seed: int = 0):
     """What the KL explorer draws for q and p: (q, p, samples, log-ratios, estimate, s.e., exact)."""
     z = q.loc + q.scale * torch.randn(100, generator=torch.Generator().manual_seed(seed))
     log_ratio = q.log_prob(z) - p.log_prob(z)
-    estimate, standard_error = kl_lab.mc_estimate(log_ratio)
+    estimate, standard_error = experiments.mc_estimate(log_ratio)
     return q, p, z, log_ratio, estimate, standard_error, kl_divergence(q, p).item()
 
 
-def view_of(q: Normal, margin: float = 0.0) -> plots.kl.KLView:
+def view_of(q: Normal, margin: float = 0.0) -> figures.KLView:
     q, p, _, log_ratio, estimate, _, exact = kl_figure_state(q, PRIOR)
-    return plots.kl_view(q, p, log_ratio, estimate, exact, margin)
+    return figures.kl_view(q, p, log_ratio, estimate, exact, margin)
 
 
 def test_kl_view_holds_what_fits_and_not_what_leaves_or_shrinks():
@@ -268,17 +269,17 @@ def test_kl_view_holds_what_fits_and_not_what_leaves_or_shrinks():
     assert view.holds(view_of(Normal(2.3, 4.0)))  # a small move stays in the view
     assert not view.holds(view_of(Normal(8.0, 4.0)))  # q leaves it
     assert not view.holds(view_of(Normal(0.0, 0.2)))  # q's peak rises above it
-    assert not view.holds(plots.kl.KLView((-1.0, 1.0), 0.05, (-1.0, 1.0)))  # a corner of the view
+    assert not view.holds(figures.KLView((-1.0, 1.0), 0.05, (-1.0, 1.0)))  # a corner of the view
 
 
 def test_updating_the_kl_figure_draws_what_drawing_it_anew_does():
     """update_kl_estimate_figure against kl_estimate_figure built from scratch, same view."""
     first, second = kl_figure_state(Normal(2.0, 4.0), PRIOR), kl_figure_state(Normal(2.5, 3.0), PRIOR, seed=1)
     view = view_of(first[0], margin=0.15)
-    updated = plots.kl_estimate_figure(*first, view=view)
-    plots.update_kl_estimate_figure(updated, *second)
-    fresh = plots.kl_estimate_figure(*second, view=view)
-    assert_same_moving_parts(updated, fresh, plots.kl.MOVING)
+    updated = figures.kl_estimate_figure(*first, view=view)
+    figures.update_kl_estimate_figure(updated, *second)
+    fresh = figures.kl_estimate_figure(*second, view=view)
+    assert_same_moving_parts(updated, fresh, figures.MOVING)
     assert [ax.get_xlim() for ax in updated.axes] == [ax.get_xlim() for ax in fresh.axes]
 
 
@@ -434,11 +435,11 @@ def test_updating_the_descent_figure_draws_what_drawing_it_anew_does():
     descent = QDescent().run_until(12)
     early = (descent.locs[:4], descent.scales[:4], descent.mc_kls[:3], descent.exact_kls[:4])
     later = (descent.locs, descent.scales, descent.mc_kls, descent.exact_kls)
-    view = plots.descent_view(*later, descent.p, margin=0.25)
-    moved = plots.descent_figure(*early, descent.p, view=view)
-    plots.update_descent_figure(moved, *later)
-    fresh = plots.descent_figure(*later, descent.p, view=view)
-    assert_same_moving_parts(moved, fresh, [name for name in plots.kl.DESCENT_PARTS if "legend" not in name])
+    view = figures.descent_view(*later, descent.p, margin=0.25)
+    moved = figures.descent_figure(*early, descent.p, view=view)
+    figures.update_descent_figure(moved, *later)
+    fresh = figures.descent_figure(*later, descent.p, view=view)
+    assert_same_moving_parts(moved, fresh, [name for name in figures.DESCENT_PARTS if "legend" not in name])
     assert [ax.get_xlim() + ax.get_ylim() for ax in moved.axes] == [
         ax.get_xlim() + ax.get_ylim() for ax in fresh.axes]
 
@@ -450,3 +451,12 @@ def test_move_q_explorer_draws_new_steps_in_still_axes():
     assert explorer.values["step"] == 30
     assert explorer.renderer.full_renders < 10  # new axes only when the descent outgrows them
     assert differing_share(explorer) < 0.01  # the same picture
+
+
+def test_move_q_explorer_play_takes_one_step_per_tick_like_qdescent():
+    """Lesson 1 used to check this in a cell: the play control's ticks are QDescent's steps."""
+    explorer = move_q_explorer()
+    explorer.controls["play"].value = 40  # 40 ticks of the play control
+    reference = QDescent(DescentSettings()).run_until(40)
+    assert explorer.values["step"] == 40
+    assert explorer.values["q mean"] == reference.locs[-1] and explorer.values["q std"] == reference.scales[-1]

@@ -1,28 +1,27 @@
 """Lesson 2: the decoder scale (scales.py), the KL/reconstruction balance (balance.py),
-and lesson 2's figures and explorers. Each formula is checked against an independent
-computation (autograd, a brute-force search, torch's own variance) with a stated tolerance."""
+active units (lessons.shared.posteriors), and lesson 2's figures and explorers. Each
+formula is checked against an independent computation (autograd, a brute-force search,
+torch's own variance) with a stated tolerance."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from blitting import differing_share
 from matplotlib.figure import Figure
 
-from vae_tutorial import VAE, gaussian_log_likelihood, plots, to_unit_interval, widgets
-from vae_tutorial.balance import (
-    SweepPoint,
-    active_units,
-    beta_sweep,
-    is_posterior_collapsed,
-    posterior_means,
-    sweep_table,
-    unit_activity,
-)
-from vae_tutorial.scales import fix_scale, optimal_log_scale, train_small_vae
-from vae_tutorial.train import make_optimizer
+from vae_tutorial import VAE, encode_images, gaussian_log_likelihood, to_unit_interval
+from vae_tutorial.lessons.reconstruction_term import explorers, figures
+from vae_tutorial.lessons.reconstruction_term.balance import SweepPoint, beta_sweep, sweep_table
+from vae_tutorial.lessons.reconstruction_term.scales import fix_scale, optimal_log_scale, train_small_vae
+from vae_tutorial.lessons.shared import figures as shared_figures
+from vae_tutorial.lessons.shared.posteriors import active_units
+from vae_tutorial.train import TrainConfig, make_optimizer
 
 SCALE_SHAPES = {"scalar": (), "channel": (3, 1, 1), "pixel": (3, 32, 32)}
+# Lesson 2's short runs: what train_small_vae used by default before it took a TrainConfig.
+SHORT_RUN = TrainConfig(epochs=3, batch_size=32, lr=2e-3, scale_lr=5e-2)
 
 
 @pytest.fixture
@@ -40,7 +39,8 @@ def tiny_sweep():
 
     images, _ = shapes_dataset(256, seed=0)
     test_images, _ = shapes_dataset(64, seed=1)
-    points = beta_sweep([1e6, 1.0], images, test_images, sigma=0.1, epochs=2, batch_size=16, device="cpu")
+    config = replace(SHORT_RUN, epochs=2, batch_size=16)
+    points = beta_sweep([1e6, 1.0], images, test_images, config, sigma=0.1, device="cpu")
     return points, test_images
 
 
@@ -108,50 +108,65 @@ def test_optimal_log_scale_rejects_bad_input(decoder_output):
 
 def test_make_optimizer_gives_log_scale_its_own_step_size():
     model = VAE(8, "small", "pixel")
-    optimizer = make_optimizer(model, lr=1e-3, scale_lr=0.05)
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-3, scale_lr=0.05))
     networks, scale = optimizer.param_groups
     assert scale["params"] == [model.log_scale] and scale["lr"] == 0.05
     assert networks["lr"] == 1e-3 and len(networks["params"]) == len(list(model.parameters())) - 1
     with pytest.raises(ValueError, match="positive"):
-        make_optimizer(model, lr=0.0, scale_lr=0.05)
+        make_optimizer(model, TrainConfig(lr=0.0, scale_lr=0.05))
 
 
 def test_fix_scale_sets_and_freezes_sigma():
     model = fix_scale(VAE(8, "small", "channel"), 0.25)
     assert torch.allclose(model.log_scale.exp(), torch.full((3, 1, 1), 0.25))
     assert not model.log_scale.requires_grad
-    assert len(make_optimizer(model, 1e-3, 0.05).param_groups) == 1  # the frozen σ is left out
-    with pytest.raises(ValueError, match="sigma must be positive"):
+    networks, scale = make_optimizer(model, TrainConfig(lr=1e-3, scale_lr=0.05)).param_groups
+    assert scale["params"] == []  # the frozen σ is left out: its group is empty ...
+    assert all(p is not model.log_scale for p in networks["params"])  # ... and it is in no other group
+    assert len(networks["params"]) == len(list(model.parameters())) - 1
+    with pytest.raises(ValueError, match="sigma must be a positive number, got 0.0"):
         fix_scale(model, 0.0)
 
 
 def test_train_small_vae_learns_sigma_or_keeps_it_fixed(shapes_small):
     images = shapes_small[0][:128]
-    learned, history = train_small_vae(images, "scalar", epochs=1, batch_size=32, device="cpu")
+    config = replace(SHORT_RUN, epochs=1, batch_size=32)
+    learned, history = train_small_vae(images, config, "scalar", device="cpu")
     assert history.epochs == 1 and history.steps == 4 and not learned.training
     assert learned.log_scale.item() < -0.05  # 4 steps at scale_lr 0.05 move log σ down from 0
-    fixed, _ = train_small_vae(images, "scalar", epochs=1, batch_size=32, fixed_sigma=0.3, device="cpu")
+    fixed, _ = train_small_vae(images, config, "scalar", fixed_sigma=0.3, device="cpu")
     assert fixed.log_scale.exp().item() == pytest.approx(0.3)
-    again, _ = train_small_vae(images, "scalar", epochs=1, batch_size=32, device="cpu")
+    again, _ = train_small_vae(images, config, "scalar", device="cpu")
     assert torch.equal(again.log_scale, learned.log_scale)  # seeded: the same run twice
 
 
-# --- balance.py ---
+# --- encode_images, active units and balance.py ---
 
 
-def test_posterior_means_are_the_encoders_means(small_vae, shapes_small):
+def count_active_units(model, images, **kwargs) -> int:
+    """How lesson 2 counts active units; none active is posterior collapse."""
+    return int(active_units(encode_images(model, images).loc, **kwargs).sum())
+
+
+def test_encode_images_means_are_the_encoders_means(small_vae, shapes_small):
     images = shapes_small[0][:20]
     expected = small_vae.encode(to_unit_interval(images, dequantize=False)).loc
-    torch.testing.assert_close(posterior_means(small_vae, images, batch_size=7), expected.detach())
+    torch.testing.assert_close(encode_images(small_vae, images, batch_size=7).loc, expected.detach())
 
 
-def test_unit_activity_is_the_variance_of_the_means(small_vae, shapes_small):
+def test_active_units_thresholds_the_unbiased_variance_of_the_means(small_vae, shapes_small):
     images = shapes_small[0][:50]
-    means = posterior_means(small_vae, images).double()  # (50, 16)
-    by_hand = ((means - means.mean(0)) ** 2).sum(0) / (len(means) - 1)  # unbiased variance
-    torch.testing.assert_close(unit_activity(small_vae, images).double(), by_hand, rtol=1e-4, atol=1e-10)
-    with pytest.raises(ValueError, match="at least 2"):
-        unit_activity(small_vae, images[:1])
+    means = encode_images(small_vae, images).loc  # (50, 16)
+    by_hand = ((means.double() - means.double().mean(0)) ** 2).sum(0) / (len(means) - 1)  # unbiased variance
+    active = active_units(means)
+    assert active.dtype == torch.bool and active.shape == (16,)
+    # Each unit is active just below its variance and inactive just above it: the variance active_units
+    # thresholds is by_hand to 1e-4 (the biased variance would be off by 2 %).
+    for unit, variance in enumerate(by_hand.tolist()):
+        assert active_units(means, threshold=variance * (1 - 1e-4) - 1e-10)[unit], unit
+        assert not active_units(means, threshold=variance * (1 + 1e-4) + 1e-10)[unit], unit
+    with pytest.raises(ValueError, match="N >= 2"):
+        active_units(means[:1])
 
 
 def test_a_constant_encoder_is_collapsed_and_a_spread_one_is_not(shapes_small):
@@ -159,11 +174,11 @@ def test_a_constant_encoder_is_collapsed_and_a_spread_one_is_not(shapes_small):
     model = VAE(16, "small").eval()
     with torch.no_grad():
         model.fc_mu.weight.zero_()  # every image gets the same posterior mean
-    assert active_units(model, images) == 0 and is_posterior_collapsed(model, images)
+    assert count_active_units(model, images) == 0  # collapsed
     with torch.no_grad():
         model.fc_mu.weight.normal_(std=30.0)  # means now move a lot with the image
-    assert active_units(model, images) == 16 and not is_posterior_collapsed(model, images)
-    assert active_units(model, images, threshold=1e9) == 0
+    assert count_active_units(model, images) == 16  # not collapsed
+    assert count_active_units(model, images, threshold=1e9) == 0
 
 
 def test_beta_sweep_keeps_the_code_at_beta_1_and_collapses_when_the_kl_wins(tiny_sweep):
@@ -186,9 +201,10 @@ def test_sweep_table_has_one_row_per_beta(tiny_sweep):
 
 def test_beta_sweep_rejects_bad_betas(shapes_small):
     images = shapes_small[0][:8]
-    for betas in ([], [1.0, -2.0]):
-        with pytest.raises(ValueError, match="betas must be"):
-            beta_sweep(betas, images, images)
+    for betas, message in (([], "betas must be a non-empty list"),
+                           ([1.0, -2.0], "every beta must be a positive number, got -2.0")):
+        with pytest.raises(ValueError, match=message):
+            beta_sweep(betas, images, images, TrainConfig())
 
 
 # --- figures and explorers ---
@@ -196,22 +212,22 @@ def test_beta_sweep_rejects_bad_betas(shapes_small):
 
 def test_image_mosaic_places_rows_and_checks_them():
     rows = [torch.zeros(4, 3, 32, 32), torch.ones(4, 3, 32, 32)]
-    mosaic = plots.image_mosaic(rows, gap=1)
+    mosaic = shared_figures.image_mosaic(rows, gap=1)
     assert mosaic.shape == (2 * 33 - 1, 4 * 33 - 1, 3)
     assert mosaic[0, 0].sum() == 0 and mosaic[40, 0].sum() == 3  # first row black, second white
     with pytest.raises(ValueError, match="row 1"):
-        plots.image_mosaic([torch.zeros(4, 3, 32, 32), torch.zeros(3, 3, 32, 32)])
+        shared_figures.image_mosaic([torch.zeros(4, 3, 32, 32), torch.zeros(3, 3, 32, 32)])
 
 
 def test_lesson2_figures_have_labelled_axes():
     x = torch.rand(4, 3, 32, 32)
-    figure = plots.image_rows_figure({"x": x, "x again": x}, "two rows")
+    figure = shared_figures.image_rows_figure({"x": x, "x again": x}, "two rows")
     assert isinstance(figure, Figure) and figure.axes[0].get_title() == "two rows"
-    maps = plots.scale_maps_figure({"one σ": torch.tensor(-1.0), "σ per channel": torch.zeros(3, 1, 1),
+    maps = figures.scale_maps_figure({"one σ": torch.tensor(-1.0), "σ per channel": torch.zeros(3, 1, 1),
                                    "σ per pixel": torch.randn(3, 32, 32)})
     assert maps.axes[1].get_title() == "σ per channel: R 1.000 G 1.000 B 1.000"
     assert maps.axes[0].get_xlabel() == "pixel column"
-    ladder = plots.bits_per_dim_ladder([("uniform", 8.0), ("NVAE", 2.91)], {"ours": 5.0})
+    ladder = figures.bits_per_dim_ladder([("uniform", 8.0), ("NVAE", 2.91)], {"ours": 5.0})
     assert "bits per dimension" in ladder.axes[0].get_xlabel()
     labels = [t.get_text() for t in ladder.axes[0].get_yticklabels()]
     assert labels == ["NVAE", "ours", "uniform"]  # best first
@@ -221,7 +237,7 @@ def test_sigma_explorer_redraws_and_finds_the_rms_error(decoder_output):
     x, x_hat = decoder_output
     x, x_hat = x[:4].clamp(0, 1), x_hat[:4]
     kl = torch.full((4,), 10.0)
-    explorer = widgets.sigma_explorer(x, x_hat, kl, sigma=1.0)
+    explorer = explorers.sigma_explorer(x, x_hat, kl, sigma=1.0)
     first_png, first = explorer.output.value, dict(explorer.values)
     explorer.controls["sigma"].value = 0.3
     assert explorer.output.value != first_png and explorer.values["σ"] == pytest.approx(0.3, rel=1e-3)
@@ -235,12 +251,12 @@ def test_sigma_explorer_redraws_and_finds_the_rms_error(decoder_output):
     assert explorer.values["σ"] == pytest.approx(rms, rel=0.03)  # the slider's step is 10^0.01
     assert "log p(x|z)" in explorer.readouts["log p(x|z)"].value
     with pytest.raises(ValueError, match="sigma_range"):
-        widgets.sigma_explorer(x, x_hat, kl, sigma=5.0)
+        explorers.sigma_explorer(x, x_hat, kl, sigma=5.0)
 
 
 def test_beta_explorer_shows_each_beta(tiny_sweep):
     points, test_images = tiny_sweep
-    explorer = widgets.beta_explorer(points, test_images[:4])
+    explorer = explorers.beta_explorer(points, test_images[:4])
     assert explorer.values["β"] == 1.0 and explorer.values["posterior collapse"] == "no"
     first_png = explorer.output.value
     explorer.controls["beta"].value = 1
@@ -248,7 +264,7 @@ def test_beta_explorer_shows_each_beta(tiny_sweep):
     assert explorer.values["active units"] == "0 of 16"
     assert explorer.output.value != first_png and explorer.redraws == 2
     with pytest.raises(ValueError, match="at least one"):
-        widgets.beta_explorer([], test_images[:4])
+        explorers.beta_explorer([], test_images[:4])
 
 
 def test_sweep_point_equivalent_sigma():
@@ -258,9 +274,9 @@ def test_sweep_point_equivalent_sigma():
 
 
 def test_explorer_redraws_only_what_moves_and_the_picture_matches_a_full_render(decoder_output):
-    """Blitting (widgets.explorer.BlitRenderer): one full render, then only the animated artists."""
+    """Blitting (lessons.shared.explorer.BlitRenderer): one full render, then only the animated artists."""
     x, x_hat = decoder_output
-    explorer = widgets.sigma_explorer(x[:4].clamp(0, 1), x_hat[:4], torch.full((4,), 10.0), sigma=1.0)
+    explorer = explorers.sigma_explorer(x[:4].clamp(0, 1), x_hat[:4], torch.full((4,), 10.0), sigma=1.0)
     moving = explorer.figure.findobj(lambda artist: artist.get_animated())
     assert len(moving) == 3  # the σ marker, the pictures and their title
     for sigma in (0.5, 0.2, 0.05):  # left of the legend (lower right): nothing static lies on the marker

@@ -1,4 +1,4 @@
-"""Lesson 4: latent-space analysis (vae_tutorial.latent), its figures and the latent explorer.
+"""Lesson 4: latent-space analysis (vae_tutorial.lessons.latent_space), its figures and the latent explorer.
 
 Every measurement is compared with an independent computation: a formula written out by
 hand, a brute-force sum, an eigen-decomposition, or Monte Carlo with a stated tolerance.
@@ -13,39 +13,37 @@ from torch.distributions import Normal
 
 from vae_tutorial import (
     VAE,
+    encode_images,
     gaussian_log_likelihood,
     kl_analytic,
-    plots,
     shapes_dataset,
     to_unit_interval,
-    widgets,
 )
-from vae_tutorial.balance import encode_images
-from vae_tutorial.latent import (
-    active_units,
-    chi2_quantile,
-    decoder_sensitivity,
-    dimensions_by_use,
+from vae_tutorial.elbo import importance_log_weights
+from vae_tutorial.lessons.latent_space import explorers, figures
+from vae_tutorial.lessons.latent_space.bounds import iwae_curve, iwae_from_log_weights
+from vae_tutorial.lessons.latent_space.factors import (
     discrete_mutual_information,
     factor_correlations,
     factor_features,
     factor_mutual_information,
     factor_table,
-    importance_log_weights,
-    iwae_curve,
-    iwae_from_log_weights,
-    kl_per_dimension,
-    lerp,
     linear_probe,
     multiple_correlation,
     principal_components,
+    quantile_bins,
+    ridge_regression,
+)
+from vae_tutorial.lessons.latent_space.paths import (
+    chi2_quantile,
+    lerp,
     prior_norm_band,
     prior_norm_quantile,
-    quantile_bins,
-    rank_correlation,
-    ridge_regression,
     slerp,
 )
+from vae_tutorial.lessons.latent_space.usage import decoder_sensitivity, rank_correlation
+from vae_tutorial.lessons.shared.explorer import Explorer
+from vae_tutorial.lessons.shared.posteriors import active_units, dimensions_by_kl, kl_per_dimension
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +77,13 @@ def test_encode_images_rejects_float_images(small_vae):
         encode_images(small_vae, torch.rand(2, 3, 32, 32))
 
 
-def test_kl_per_dimension_is_the_closed_form_averaged_over_images():
+def test_kl_per_dimension_is_the_closed_form_of_each_image_and_dimension():
     q = Normal(torch.randn(50, 6), torch.rand(50, 6) + 0.2)
     prior = Normal(torch.zeros(6), torch.ones(6))
     by_hand = 0.5 * (q.scale**2 + q.loc**2 - 1 - torch.log(q.scale**2))  # KL(N(m, s^2) || N(0, 1))
-    torch.testing.assert_close(kl_per_dimension(q, prior), by_hand.mean(dim=0))
-    torch.testing.assert_close(kl_per_dimension(q, prior).sum(), kl_analytic(q, prior).mean())
-
-
-def test_kl_per_dimension_rejects_a_single_posterior():
-    with pytest.raises(ValueError, match="batch shape"):
-        kl_per_dimension(Normal(torch.zeros(4), torch.ones(4)), Normal(0.0, 1.0))
+    torch.testing.assert_close(kl_per_dimension(q), by_hand)  # (50, 6): elementwise
+    torch.testing.assert_close(kl_per_dimension(q).mean(dim=0), by_hand.mean(dim=0))
+    torch.testing.assert_close(kl_per_dimension(q).mean(dim=0).sum(), kl_analytic(q, prior).mean())
 
 
 def test_active_units_thresholds_the_variance_of_the_posterior_means():
@@ -100,8 +94,8 @@ def test_active_units_thresholds_the_variance_of_the_posterior_means():
         active_units(torch.zeros(1, 3))
 
 
-def test_dimensions_by_use_sorts_by_kl_largest_first():
-    assert dimensions_by_use(torch.tensor([0.1, 3.0, 0.0, 1.0])).tolist() == [1, 3, 0, 2]
+def test_dimensions_by_kl_sorts_by_kl_largest_first():
+    assert dimensions_by_kl(torch.tensor([0.1, 3.0, 0.0, 1.0])).tolist() == [1, 3, 0, 2]
 
 
 def test_decoder_sensitivity_is_zero_for_a_dimension_the_decoder_ignores(small_vae, images):
@@ -368,12 +362,12 @@ def test_importance_log_weights_are_log_p_x_z_plus_log_p_z_minus_log_q(small_vae
     x = to_unit_interval(images[:5])
     torch.manual_seed(7)
     log_w = importance_log_weights(small_vae, x, 3)
+    assert log_w.shape == (3, 5)
     torch.manual_seed(7)
     by_hand = []
     with torch.no_grad():
-        for _ in range(3):
-            q = small_vae.encode(x)
-            z = q.sample((1,))[0]  # the same draws as iwae_bound's
+        q = small_vae.encode(x)  # x is encoded once, its 3 samples drawn at once:
+        for z in q.sample((3,)):  # the same draws as importance_log_weights's
             log_px_z = gaussian_log_likelihood(small_vae.decode(z), small_vae.log_scale, x)
             by_hand.append(log_px_z + small_vae.prior.log_prob(z).sum(1) - q.log_prob(z).sum(1))
     torch.testing.assert_close(log_w, torch.stack(by_hand), rtol=1e-5, atol=1e-3)
@@ -417,17 +411,17 @@ def titled_and_labelled(figure):
 
 def test_lesson4_figures_are_titled_and_labelled():
     kl = torch.rand(16)
-    figures = [
-        plots.kl_per_dimension_bars(kl, kl > 0.5),
-        plots.path_norms_figure({"linear": torch.rand(20, 5), "spherical": torch.rand(20, 5)}, (0.2, 0.9)),
-        plots.factor_heatmap({"R": torch.rand(6, 4), "MI": torch.rand(6, 4)}, list("abcdef"), [3, 1, 0, 2]),
-        plots.iwae_curve_figure([1, 2, 4], torch.tensor([7.0, 6.9, 6.85])),
-        plots.projection_scatter(torch.randn(30, 2), torch.randint(3, (30,)), torch.tensor([0.5, 0.2]),
-                                 "shape", categories=["a", "b", "c"]),
-        plots.projection_scatter(torch.randn(30, 2), torch.rand(30), torch.tensor([0.5, 0.2]), "hue",
-                                 cyclic=True),
+    drawn = [
+        figures.kl_per_dimension_bars(kl, kl > 0.5),
+        figures.path_norms_figure({"linear": torch.rand(20, 5), "spherical": torch.rand(20, 5)}, (0.2, 0.9)),
+        figures.factor_heatmap({"R": torch.rand(6, 4), "MI": torch.rand(6, 4)}, list("abcdef"), [3, 1, 0, 2]),
+        figures.iwae_curve_figure([1, 2, 4], torch.tensor([7.0, 6.9, 6.85])),
+        figures.projection_scatter(torch.randn(30, 2), torch.randint(3, (30,)), torch.tensor([0.5, 0.2]),
+                                   "shape", categories=["a", "b", "c"]),
+        figures.projection_scatter(torch.randn(30, 2), torch.rand(30), torch.tensor([0.5, 0.2]), "hue",
+                                   cyclic=True),
     ]
-    for figure in figures:
+    for figure in drawn:
         assert isinstance(figure, Figure)
         assert titled_and_labelled(figure)
 
@@ -439,11 +433,11 @@ def test_lesson4_figures_are_titled_and_labelled():
 @pytest.fixture
 def explorer(images):
     model = VAE(latent_dim=8, backbone="small").eval()
-    return widgets.latent_explorer(model, images, dims=[3, 0, 5], start=2)
+    return explorers.latent_explorer(model, images, dims=[3, 0, 5], start=2)
 
 
 def test_latent_explorer_starts_at_the_code_of_the_image(explorer):
-    assert isinstance(explorer, widgets.Explorer)
+    assert isinstance(explorer, Explorer)
     assert list(explorer.controls) == ["shift z[3]", "shift z[0]", "shift z[5]"]
     # every slider starts at 0, an exact grid point the browser sends back unchanged
     assert [s.value for s in explorer.controls.values()] == [0.0, 0.0, 0.0]
@@ -498,12 +492,12 @@ def test_back_to_its_code_undoes_the_shifts_and_the_last_image_wraps(explorer, i
 def test_latent_explorer_rejects_bad_arguments(images):
     model = VAE(latent_dim=8, backbone="small").eval()
     with pytest.raises(ValueError, match="dims"):
-        widgets.latent_explorer(model, images, dims=[8])
+        explorers.latent_explorer(model, images, dims=[8])
     with pytest.raises(ValueError, match="dims"):
-        widgets.latent_explorer(model, images, dims=[])
+        explorers.latent_explorer(model, images, dims=[])
     with pytest.raises(ValueError, match="start"):
-        widgets.latent_explorer(model, images, dims=[0], start=len(images))
+        explorers.latent_explorer(model, images, dims=[0], start=len(images))
     with pytest.raises(TypeError, match="uint8"):
-        widgets.latent_explorer(model, images.float(), dims=[0])
+        explorers.latent_explorer(model, images.float(), dims=[0])
     with pytest.raises(ValueError, match="slider_limit"):
-        widgets.latent_explorer(model, images, dims=[0], slider_limit=0.0)
+        explorers.latent_explorer(model, images, dims=[0], slider_limit=0.0)

@@ -154,7 +154,8 @@ def test_conda_environment_installs_the_package():
 
 
 def test_the_wheel_holds_every_module(tmp_path):
-    """Subpackages (plots/, widgets/) must be in the wheel, not just in an editable install."""
+    """Subpackages (lessons/ and the folders below it, tools/) must be in the wheel, not only in an
+    editable install."""
     source = tmp_path / "source"  # a clean copy: a stale build/ folder would hide a missing package
     shutil.copytree(ROOT / "vae_tutorial", source / "vae_tutorial",
                     ignore=shutil.ignore_patterns("__pycache__"))

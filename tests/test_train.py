@@ -2,16 +2,22 @@
 
 import os
 import signal
+from dataclasses import fields
 
 import pytest
 import torch
 
 from vae_tutorial import VAE, History, NonFiniteLossError, evaluate, fit, load_checkpoint, save_checkpoint
-from vae_tutorial.train import make_optimizer
+from vae_tutorial.train import TrainConfig, make_optimizer
+
+CONFIG_FIELDS = {field.name for field in fields(TrainConfig)}
 
 
 def quick_fit(model, images, epochs=1, **kwargs):
-    return fit(model, images, epochs, batch_size=64, lr=2e-3, device="cpu", progress=False, **kwargs)
+    """``fit`` on the CPU; keyword arguments that are ``TrainConfig`` fields go into the config."""
+    settings = {name: kwargs.pop(name) for name in list(kwargs) if name in CONFIG_FIELDS}
+    config = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, **settings)
+    return fit(model, images, config, device="cpu", progress=False, **kwargs)
 
 
 def test_fit_improves_the_elbo_on_shapes(shapes_small):
@@ -50,7 +56,7 @@ def test_bf16_and_channels_last_path_runs_on_cpu(shapes_small):
 def test_checkpoint_round_trip(tmp_path, shapes_small):
     images, _ = shapes_small
     model = VAE(latent_dim=8, backbone="small", likelihood="channel")
-    optimizer = make_optimizer(model, 1e-3)
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-3))
     history = quick_fit(model, images[:128], optimizer=optimizer)
     path = tmp_path / "run" / "vae.pt"
     save_checkpoint(path, model, history, optimizer)
@@ -62,7 +68,7 @@ def test_checkpoint_round_trip(tmp_path, shapes_small):
     assert loaded_history == history
     assert evaluate(loaded, images[:64]) == pytest.approx(evaluate(model, images[:64]), rel=1e-6)
     # Resuming: the optimiser state comes back, and training continues the numbering.
-    new_optimizer = make_optimizer(loaded, 1e-3)
+    new_optimizer = make_optimizer(loaded, TrainConfig(lr=1e-3))
     load_checkpoint(path, loaded, new_optimizer)
     assert new_optimizer.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
     resumed = quick_fit(loaded, images[:128], optimizer=new_optimizer, history=loaded_history)
@@ -161,8 +167,10 @@ def test_fit_rejects_bad_arguments(shapes_small, kwargs, error, message):
     arguments = {"images": shapes_small[0][:16], "epochs": 1, "batch_size": 8, "lr": 1e-3}
     arguments.update(kwargs)
     images = arguments.pop("images")
+    settings = {name: arguments.pop(name) for name in list(arguments) if name in CONFIG_FIELDS}
     with pytest.raises(error, match=message):
-        fit(VAE(latent_dim=4, backbone="small"), images, device="cpu", progress=False, **arguments)
+        fit(VAE(latent_dim=4, backbone="small"), images, TrainConfig(**settings), device="cpu",
+            progress=False, **arguments)
 
 
 def test_compiled_networks_compute_the_same_elbo():

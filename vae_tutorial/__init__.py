@@ -1,18 +1,20 @@
-"""vae_tutorial: the helper module of the VAE lessons.
+"""vae_tutorial: a variational autoencoder for colour images, in a few files you can read in one sitting.
 
-The public API (see README): the ELBO terms, the model, the data, the training loop.
-Plots and widgets are imported from their modules (``vae_tutorial.plots``,
-``vae_tutorial.widgets``) so that importing the package stays light.
+The core, in reading order:
+
+* ``elbo.py``: the ELBO's two terms (the KL and the reconstruction term), bits/dim, IWAE;
+* ``model.py`` and ``networks.py``: the VAE: encoder -> q(z|x), decoder -> p(x|z), prior p(z);
+* ``data.py``: CIFAR-10, the offline shapes dataset, batches of uint8 images on the device;
+* ``train.py``, ``history.py``, ``checkpoint.py``: the training run and what it keeps;
+* ``checks.py``, ``settings.py``: argument checks and quick mode.
+
+One folder down, marked as such, live what the lessons need (``vae_tutorial.lessons``:
+experiments, figures, explorers) and the tools (``vae_tutorial.tools``: command line,
+DDP, benchmark). A learner need not read those.
 """
 
-from vae_tutorial.data import (
-    CIFAR10_CLASSES,
-    SHAPE_NAMES,
-    batches,
-    load_cifar10,
-    shapes_dataset,
-    to_unit_interval,
-)
+from vae_tutorial.checkpoint import load_checkpoint, save_checkpoint
+from vae_tutorial.data import batches, load_cifar10, shapes_dataset, to_unit_interval
 from vae_tutorial.elbo import (
     ELBO,
     bits_per_dim,
@@ -22,31 +24,25 @@ from vae_tutorial.elbo import (
     kl_analytic,
     kl_monte_carlo,
 )
-from vae_tutorial.model import VAE, VAEConfig, count_parameters
-from vae_tutorial.settings import is_quick, quick_or_full
+from vae_tutorial.history import History
+from vae_tutorial.model import VAE, VAEConfig, count_parameters, encode_images
+from vae_tutorial.settings import quick_or_full
+from vae_tutorial.train import (
+    NonFiniteLossError,
+    TrainConfig,
+    default_device,
+    evaluate,
+    fit,
+    make_optimizer,
+    train_step,
+)
 
-# The names from train.py are imported on first use, not here: `python -m vae_tutorial.train`
-# imports this package first, and Python warns when the module it is about to run as the
-# program has already been imported by its package.
-TRAIN_NAMES = ("History", "NonFiniteLossError", "default_device", "evaluate", "fit",
-               "load_checkpoint", "save_checkpoint")
-
-
-def __getattr__(name: str):
-    """``vae_tutorial.fit`` and friends: loaded from ``vae_tutorial.train`` when first asked for."""
-    if name in TRAIN_NAMES:
-        from vae_tutorial import train
-
-        return getattr(train, name)
-    raise AttributeError(f"module 'vae_tutorial' has no attribute {name!r}")
-
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "CIFAR10_CLASSES", "ELBO", "History", "NonFiniteLossError", "SHAPE_NAMES", "VAE", "VAEConfig",
-    "batches", "bits_per_dim", "count_parameters", "default_device", "elbo", "evaluate", "fit",
-    "gaussian_log_likelihood", "is_quick", "iwae_bound", "kl_analytic", "kl_monte_carlo",
-    "load_checkpoint", "load_cifar10", "quick_or_full", "save_checkpoint", "shapes_dataset",
-    "to_unit_interval",
+    "ELBO", "History", "NonFiniteLossError", "TrainConfig", "VAE", "VAEConfig", "batches", "bits_per_dim",
+    "count_parameters", "default_device", "elbo", "encode_images", "evaluate", "fit",
+    "gaussian_log_likelihood", "iwae_bound", "kl_analytic", "kl_monte_carlo", "load_checkpoint",
+    "load_cifar10", "make_optimizer", "quick_or_full", "save_checkpoint", "shapes_dataset",
+    "to_unit_interval", "train_step",
 ]

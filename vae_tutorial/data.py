@@ -1,8 +1,7 @@
-"""Images for the lessons: CIFAR-10, the offline ``shapes`` dataset, and batching.
+"""Images: CIFAR-10, the offline ``shapes`` dataset, and batching (every lesson).
 
-Images are stored as ``uint8`` tensors ``(N, 3, 32, 32)`` (150 MB for CIFAR-10's
-training set) and converted to ``float32`` in ``[0, 1)`` one batch at a time, on the
-device that trains. Introduced in lesson 0 (setup check) and used by every lesson.
+Images are stored as ``uint8 (N, 3, 32, 32)`` (150 MB for CIFAR-10's training set) and turned
+into ``float32`` in ``[0, 1)`` one batch at a time, on the device that trains.
 """
 
 from __future__ import annotations
@@ -14,16 +13,20 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vae_tutorial.checks import check_positive_int
+
 IMAGE_SHAPE = (3, 32, 32)  # (C, H, W) of CIFAR-10 and of the shapes dataset
 SHAPE_NAMES = ("square", "circle", "triangle")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
+# lightning-bolts' cifar10_normalization(), which the article's data module applies: per-channel
+# mean and std of CIFAR-10 in [0, 1] units. We do not normalise (lesson 2 says why).
+CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
 
-# ---------------------------------------------------------------------------------------
-# Input checks: a learner's wrong tensor gets an error that says what was expected.
-# ---------------------------------------------------------------------------------------
+# --- Input checks: a learner's wrong tensor gets an error that says what was expected. ---
 
 def check_image_shape(x: Tensor, what: str = "images") -> None:
     """Raise ``TypeError``/``ValueError`` unless ``x`` is a tensor of shape ``(N, 3, 32, 32)``."""
@@ -56,9 +59,15 @@ def check_unit_images(x: Tensor, what: str = "x") -> None:
                          "(normalised with a mean and std? The likelihood needs raw [0, 1] pixels)")
 
 
-# ---------------------------------------------------------------------------------------
-# uint8 -> float
-# ---------------------------------------------------------------------------------------
+def check_same_shape(x_hat: Tensor, x: Tensor) -> None:
+    """A decoder's output must match the images it is compared with: ``(B, 3, 32, 32)`` both."""
+    check_image_shape(x_hat, "x_hat")
+    if x_hat.shape != x.shape:
+        raise ValueError(f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} "
+                         f"and {tuple(x.shape)}")
+
+
+# --- uint8 -> float ---
 
 def to_unit_interval(images: Tensor, dequantize: bool = True,
                      generator: torch.Generator | None = None) -> Tensor:
@@ -85,8 +94,7 @@ def batches(images: Tensor, batch_size: int, shuffle: bool = True, dequantize: b
     The last batch may be smaller.
     """
     check_uint8_images(images)
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    check_positive_int(batch_size, "batch_size")
     n = images.shape[0]
     if shuffle:
         order = torch.randperm(n, generator=generator).to(images.device)
@@ -102,9 +110,7 @@ def num_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-# ---------------------------------------------------------------------------------------
-# The shapes dataset: known generative factors, offline, deterministic
-# ---------------------------------------------------------------------------------------
+# --- The shapes dataset: known generative factors, offline, deterministic ---
 
 def hue_to_rgb(hue: Tensor) -> Tensor:
     """Fully saturated, full-value colours: ``hue (N,)`` in ``[0, 1)`` -> ``(N, 3)`` in ``[0, 1]``."""
@@ -156,8 +162,7 @@ def shapes_dataset(n: int, seed: int = 0, chunk_size: int = 10_000) -> tuple[Ten
         factors: dict of ``(n,)`` tensors: ``shape`` (index into ``SHAPE_NAMES``), ``x``,
             ``y``, ``size`` (pixels), ``hue`` (``[0, 1)``), ``background`` (grey level).
     """
-    if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive integer number of images, got {n!r}")
+    check_positive_int(n, "n (the number of images)")
     generator = torch.Generator().manual_seed(seed)
     factors = sample_shape_factors(n, generator)
     # Rendering in chunks keeps the (chunk, 32, 32) float masks small.
@@ -168,9 +173,7 @@ def shapes_dataset(n: int, seed: int = 0, chunk_size: int = 10_000) -> tuple[Ten
     return images, factors
 
 
-# ---------------------------------------------------------------------------------------
-# CIFAR-10
-# ---------------------------------------------------------------------------------------
+# --- CIFAR-10 ---
 
 def cifar10_missing_message(root: Path) -> str:
     """What a learner should do when CIFAR-10 is neither on disk nor downloadable."""
@@ -182,16 +185,10 @@ def cifar10_missing_message(root: Path) -> str:
 
 def load_cifar10(root: str | Path = "data", train: bool = True,
                  download: bool = True) -> tuple[Tensor, Tensor]:
-    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` as tensors (lesson 3).
-
-    Args:
-        root: folder that holds (or will hold) ``cifar-10-batches-py``.
-        train: the 50,000 training images, else the 10,000 test images.
-        download: fetch the archive when it is missing.
-    Returns:
-        images ``uint8 (N, 3, 32, 32)`` and labels ``int64 (N,)`` (see ``CIFAR10_CLASSES``).
-    Raises:
-        FileNotFoundError: the data is missing and could not be downloaded.
+    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` (lesson 3): the 50,000 training images
+    (else the 10,000 test images) under ``root/cifar-10-batches-py``, downloaded when missing and
+    ``download``; ``uint8 (N, 3, 32, 32)`` images and ``int64 (N,)`` labels (``CIFAR10_CLASSES``).
+    Raises ``FileNotFoundError`` saying what to do when the data is missing and cannot be fetched.
     """
     from torchvision.datasets import CIFAR10  # imported here: only lesson 3 needs torchvision
 

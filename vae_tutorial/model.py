@@ -1,19 +1,29 @@
 """The VAE: encoder -> q(z|x), decoder -> the parameters of p(x|z), a learned scale.
 
-Introduced in lesson 2 (reconstruction) and trained at full size in lesson 3.
+Where each distribution of the ELBO lives in code:
+
+* q(z|x): ``encode`` runs the encoder network, then ``fc_mu`` and ``fc_var`` give the
+  mean and the log variance of a diagonal Normal over z;
+* p(z): ``prior``, the standard Normal N(0, I);
+* p(x|z): ``decode`` gives x_hat, the *means* of a Normal per pixel value, and
+  ``log_scale`` = log σ its spread (one number, one per channel or one per pixel).
+
+Introduced in lesson 0 and read line by line in lesson 3.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 
-from vae_tutorial.data import IMAGE_SHAPE, check_image_shape
-from vae_tutorial.resnet import ResNet18Decoder, ResNet18Encoder
-from vae_tutorial.small import SmallDecoder, SmallEncoder
+from vae_tutorial.checks import check_choice, check_positive_int
+from vae_tutorial.data import IMAGE_SHAPE, check_image_shape, check_uint8_images, to_unit_interval
+from vae_tutorial.networks import ResNet18Decoder, ResNet18Encoder, SmallDecoder, SmallEncoder
 
 BACKBONES = {"resnet18": (ResNet18Encoder, ResNet18Decoder), "small": (SmallEncoder, SmallDecoder)}
 # Shape of log_scale for each choice of decoder scale (lesson 2 compares them).
@@ -29,13 +39,9 @@ class VAEConfig:
     likelihood: str = "scalar"  # decoder scale: "scalar" (article), "channel" or "pixel"
 
     def validate(self) -> None:
-        if not isinstance(self.latent_dim, int) or self.latent_dim <= 0:
-            raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
-        if self.likelihood not in LIKELIHOOD_SCALE_SHAPES:
-            raise ValueError(f"likelihood must be one of {list(LIKELIHOOD_SCALE_SHAPES)}, "
-                             f"got {self.likelihood!r}")
+        check_positive_int(self.latent_dim, "latent_dim")
+        check_choice(self.backbone, BACKBONES, "backbone")
+        check_choice(self.likelihood, LIKELIHOOD_SCALE_SHAPES, "likelihood")
 
 
 class VAE(nn.Module):
@@ -93,20 +99,54 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` images: ``z ~ N(0, I)``, decoded; returns ``(n, 3, 32, 32)`` in ``[0, 1]``.
+        """``n`` images ``(n, 3, 32, 32)``: z ~ N(0, I), decoded in eval mode; the means of p(x|z),
+        clamped to [0, 1]. (The article's sampler had a scale of 0: it decoded z = 0 n times.)"""
+        check_positive_int(n, "n")
+        with evaluating(self):
+            z = torch.randn(n, self.latent_dim, generator=generator, device=self.prior_loc.device)
+            return self.decode(z).float().clamp(0.0, 1.0)  # (n, 3, 32, 32)
 
-        Shows the mean of p(x|z) (clamped to the pixel range) for each z. The article's
-        sampler used a scale of 0 and so decoded z = 0 n times.
-        """
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        device = self.prior_loc.device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)  # (n, latent_dim)
-        return self.decode(z).float().clamp(0.0, 1.0)
 
-    def config_dict(self) -> dict:
-        """The constructor arguments as a plain dict (what checkpoints store)."""
-        return asdict(self.config)
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain ``VAE`` inside a ``torch.compile`` or ``DistributedDataParallel`` wrapper."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The plain ``VAE`` in ``model``, in eval mode for the block, then back in its mode (even on error).
+
+    Measuring and drawing use eval mode: batch norm (ResNet-18) must not depend on the batch,
+    nor update its running statistics.
+    """
+    vae = unwrap(model)
+    was_training = vae.training
+    vae.eval()
+    try:
+        yield vae
+    finally:
+        vae.train(was_training)
+
+
+@torch.no_grad()
+def encode_images(model: nn.Module, images: Tensor, batch_size: int = 256) -> Normal:
+    """q(z|x) of every image, in eval mode: ``uint8 (N, 3, 32, 32)`` -> Normal over ``(N, latent_dim)``.
+
+    Pixels are taken at the centres of their 8-bit bins (no dequantisation noise), so the
+    same images always give the same posteriors. The result is float32, on the CPU.
+    Lessons 2 to 5 study the posteriors of whole data sets through it.
+    """
+    check_uint8_images(images, "images")
+    locs, scales = [], []
+    with evaluating(model) as vae:
+        device = vae.prior_loc.device
+        for batch in images.split(batch_size):
+            q = vae.encode(to_unit_interval(batch.to(device), dequantize=False))  # (b, latent_dim)
+            locs.append(q.loc.cpu())
+            scales.append(q.scale.cpu())
+    return Normal(torch.cat(locs), torch.cat(scales))  # (N, latent_dim)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,71 +1,67 @@
-"""Training: ``fit``, ``evaluate``, and atomic checkpoints.
+"""Training: the run's settings (``TrainConfig``), the training step, ``fit`` and ``evaluate``.
 
-Introduced in lesson 2 (a short run on shapes) and used at full size in lesson 3.
-On CUDA the loop uses bf16 autocast, channels-last memory and fused Adam; on the CPU it
-stays plain fp32. The data stays on the training device as ``uint8``.
+Lesson 2 trains short runs, lesson 3 the article's model (and writes ``train_step`` by hand).
+The data stays on the device as ``uint8``; on CUDA the loop uses bf16 autocast, channels-last
+memory and fused Adam, on the CPU plain fp32.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vae_tutorial.data import batches, check_uint8_images, num_batches, to_unit_interval
-from vae_tutorial.elbo import (
-    ELBO,
-    bits_per_dim,
-    elbo_terms,
-    evaluating,
-    gaussian_log_likelihood,
-    kl_monte_carlo,
-    unwrap,
+from vae_tutorial.checkpoint import save_checkpoint
+from vae_tutorial.checks import (
+    check_choice,
+    check_non_negative_int,
+    check_non_negative_number,
+    check_positive_int,
+    check_positive_number,
 )
-from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.data import batches, check_uint8_images, num_batches, to_unit_interval
+from vae_tutorial.elbo import ELBO, bits_per_dim, elbo_terms, gaussian_log_likelihood, kl_monte_carlo
+from vae_tutorial.history import History
+from vae_tutorial.model import VAE, evaluating, unwrap
 
-METRICS = ("elbo", "kl", "recon", "bits_per_dim")  # per-epoch means, in nats (bits/dim for the last)
-CHECKPOINT_FORMAT = 1
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the model keeps its last good parameters."""
-
-
-def empty_metrics() -> dict[str, list[float]]:
-    return {name: [] for name in METRICS}
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
-class History:
-    """Per-epoch means of the ELBO terms (lists indexed by epoch)."""
+class TrainConfig:
+    """The settings of a training run: ``fit``, the command line, the benchmark and lesson 3 read these.
 
-    train: dict[str, list[float]] = field(default_factory=empty_metrics)
-    val: dict[str, list[float]] = field(default_factory=empty_metrics)  # empty without val_images
-    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training
-    steps: int = 0  # optimiser steps taken in total
-    interrupted: bool = False  # True when the last fit was stopped with Ctrl-C
+    The article trained at batch 32 with Adam at 1e-4 for everything; a batch of 128 keeps
+    a GPU busy, and the larger step sizes make up for the fewer steps. log σ gets a step of
+    its own: Adam moves a parameter by about its step size per step, so at 1e-4 log σ would
+    need thousands of steps to travel from 0 (σ = 1) to where the data puts it (lesson 2).
+    """
 
-    @property
-    def epochs(self) -> int:
-        """Number of completed epochs."""
-        return len(self.train["elbo"])
+    epochs: int = 18  # epochs to train now; the article shows its model after 18
+    batch_size: int = 128  # images per optimiser step
+    lr: float = 1e-3  # Adam's step size for the encoder and decoder
+    scale_lr: float = 1e-2  # Adam's step size for log σ, the decoder's scale
+    beta: float = 1.0  # weight of the KL term; 1 is the ELBO (lesson 2 varies it)
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
+    channels_last: bool | None = None  # NHWC memory layout; None: on CUDA only
+    compile: bool = False  # torch.compile the encoder and decoder (worth it for long GPU runs)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def validate(self) -> None:
+        check_non_negative_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_number(self.lr, "lr")
+        check_positive_number(self.scale_lr, "scale_lr")
+        check_non_negative_number(self.beta, "beta")
+        check_choice(self.precision, PRECISIONS, "precision")
 
-    @classmethod
-    def from_dict(cls, values: dict) -> History:
-        return cls(**values)
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the step that caused it was not applied."""
 
 
 def default_device() -> torch.device:
@@ -73,55 +69,53 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """``"auto"`` is bf16 on CUDA and fp32 elsewhere. Returns the autocast dtype, or None for fp32."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+    check_choice(precision, PRECISIONS, "precision")
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     return torch.bfloat16 if precision == "bf16" else None
 
 
-def make_optimizer(model: nn.Module, lr: float, scale_lr: float | None = None) -> torch.optim.Adam:
-    """Adam, as in the article; the fused kernel on CUDA (one launch for all parameters).
+def make_optimizer(model: nn.Module, config: TrainConfig | None = None) -> torch.optim.Adam:
+    """Adam with two parameter groups: the networks at ``config.lr``, log σ at ``config.scale_lr``.
 
-    With ``scale_lr`` the decoder's ``log_scale`` gets a step size of its own (a second
-    parameter group): Adam moves a parameter by about ``lr`` per step, so at the article's
-    1e-4 taking log σ from 0 (σ = 1) to -2.3 (σ = 0.1) needs over 20,000 steps, and until
-    then σ is far too large and the KL term wins (lessons 2 and 3). Frozen parameters
-    (``requires_grad=False``, e.g. a fixed σ) are then left out.
+    The fused kernel on CUDA (one launch for all parameters). A frozen log σ (a fixed σ,
+    ``requires_grad=False``) is left out of the second group.
     """
-    if not (lr > 0 and (scale_lr is None or scale_lr > 0)):
-        raise ValueError(f"lr and scale_lr must be positive, got {lr!r} and {scale_lr!r}")
-    on_cuda = next(model.parameters()).is_cuda
-    if scale_lr is None:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
+    config = config or TrainConfig()
+    config.validate()
     vae = unwrap(model)
-    others = [p for name, p in vae.named_parameters() if name != "log_scale" and p.requires_grad]
-    groups = [{"params": others}]
-    if vae.log_scale.requires_grad:
-        groups.append({"params": [vae.log_scale], "lr": scale_lr})
-    return torch.optim.Adam(groups, lr=lr, fused=on_cuda or None)
+    networks = [p for name, p in vae.named_parameters() if name != "log_scale" and p.requires_grad]
+    scale = [vae.log_scale] if vae.log_scale.requires_grad else []
+    groups = [{"params": networks}, {"params": scale, "lr": config.scale_lr}]
+    return torch.optim.Adam(groups, lr=config.lr, fused=vae.log_scale.is_cuda or None)
 
 
 def compile_networks(model: VAE) -> None:
-    """``torch.compile`` the encoder and decoder in place (tensors in, tensors out).
-
-    The distributions around them stay eager, and the state dict keeps its names, so
-    checkpoints of compiled and plain models are interchangeable.
-    """
+    """``torch.compile`` the encoder and decoder in place; the distributions stay eager and the
+    state dict keeps its names, so compiled and plain models share checkpoints."""
     model.encoder.compile()
     model.decoder.compile()
 
 
-def check_fit_arguments(images: Tensor, epochs: int, batch_size: int, lr: float) -> None:
-    check_uint8_images(images, "images")
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, beta: float = 1.0,
+               dtype: torch.dtype | None = None) -> ELBO:
+    """One optimiser step on a float batch ``x (B, 3, 32, 32)`` in ``[0, 1]``; returns its ELBO terms.
+
+    encode -> rsample -> decode -> log p(x|z) - beta * KL -> loss = -ELBO -> backward -> step:
+    lesson 3 writes these lines out and checks them against this function. ``dtype``
+    (e.g. ``torch.bfloat16``) runs the networks under autocast. Raises
+    ``NonFiniteLossError`` before the update when the loss is NaN or infinite.
+    """
+    with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        terms = elbo_terms(model, x, beta)
+    if not torch.isfinite(terms.loss):
+        raise NonFiniteLossError(f"the loss became {terms.loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    optimizer.step()
+    return terms
 
 
 def means_of(sums: Tensor, count: int) -> dict[str, float]:
@@ -132,58 +126,35 @@ def means_of(sums: Tensor, count: int) -> dict[str, float]:
             "bits_per_dim": bits_per_dim(kl_mean - recon_mean)}
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, beta: float = 1.0,
-               autocast_dtype: torch.dtype | None = None, channels_last: bool = False) -> ELBO:
-    """One optimiser step on a float batch ``x (B, 3, 32, 32)`` in ``[0, 1]``; returns its ELBO terms.
-
-    The step ``fit`` takes (lesson 3); ``vae_tutorial.bench`` checks it against the article's.
-    Raises ``NonFiniteLossError`` before the update when the loss is NaN or infinite.
-    """
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32,
-                        enabled=autocast_dtype is not None):
-        terms = elbo_terms(model, x, beta)
-    if not torch.isfinite(terms.loss):
-        raise NonFiniteLossError(f"the loss became {terms.loss.item()}")
-    optimizer.zero_grad(set_to_none=True)
-    terms.loss.backward()
-    optimizer.step()
-    return terms
+def sum_over_ranks(sums: Tensor, count: int) -> tuple[Tensor, int]:
+    """Under ``torchrun`` (DDP) each rank saw only its shard: add up all ranks' sums and counts."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return sums, count
+    totals = torch.cat([sums, sums.new_tensor([count])])  # (4,): sums of elbo, kl, recon; images
+    torch.distributed.all_reduce(totals)
+    return totals[:3], int(totals[3].item())
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, batch_size: int,
-                beta: float, autocast_dtype: torch.dtype | None, channels_last: bool,
-                epoch: int, history: History, progress: bool) -> dict[str, float]:
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, config: TrainConfig,
+                history: History, progress: bool) -> dict[str, float]:
     """One pass over ``images`` (uint8, on the device). Returns the epoch's metrics."""
     model.train()
+    dtype = autocast_dtype(config.precision, images.device)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
     sums = torch.zeros(3, device=images.device)  # running sums of elbo, kl, recon
-    bar = tqdm(batches(images, batch_size), total=num_batches(len(images), batch_size),
-               desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
+    bar = tqdm(batches(images, config.batch_size), total=num_batches(len(images), config.batch_size),
+               desc=f"epoch {history.epochs + 1}", disable=not progress, leave=False)
     for step, x in enumerate(bar):
         try:
-            terms = train_step(model, optimizer, x, beta, autocast_dtype, channels_last)
+            terms = train_step(model, optimizer, x.contiguous(memory_format=layout), config.beta, dtype)
         except NonFiniteLossError as error:
-            raise NonFiniteLossError(
-                f"{error} at epoch {epoch + 1}, step {step + 1}; "
-                "the model keeps the parameters of the last good step (try a smaller lr)") from None
+            raise NonFiniteLossError(f"{error} at epoch {history.epochs + 1}, step {step + 1}; the step "
+                                     "was not applied (try a smaller lr)") from None
         history.steps += 1
         sums += torch.stack([terms.elbo.sum(), terms.kl.sum(), terms.recon.sum()]).detach()
         if progress and step % 20 == 0:
             bar.set_postfix(loss=f"{terms.loss.item():.1f}")
     return means_of(*sum_over_ranks(sums, len(images)))
-
-
-def sum_over_ranks(sums: Tensor, count: int) -> tuple[Tensor, int]:
-    """Under ``torchrun`` (DDP, lesson 3) each rank saw only its shard: add up all ranks' sums.
-
-    Outside ``torchrun`` (no process group) ``sums`` and ``count`` come back unchanged.
-    """
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return sums, count
-    totals = torch.cat([sums, sums.new_tensor([count])])  # (4,): sums of elbo, kl, recon; images
-    torch.distributed.all_reduce(totals)  # sum over ranks
-    return totals[:3], int(totals[3].item())
 
 
 @torch.no_grad()
@@ -199,8 +170,8 @@ def evaluate(model: nn.Module, images: Tensor, batch_size: int = 256, beta: floa
         device = vae.prior_loc.device
         generator = torch.Generator(device=device).manual_seed(seed)
         sums = torch.zeros(3, device=device)
-        for start in range(0, len(images), batch_size):
-            x = to_unit_interval(images[start:start + batch_size].to(device), generator=generator)
+        for batch in images.split(batch_size):
+            x = to_unit_interval(batch.to(device), generator=generator)
             q = vae.encode(x)  # Normal over (B, latent_dim)
             z = q.loc + q.scale * torch.randn(q.loc.shape, device=device, generator=generator)
             recon = gaussian_log_likelihood(vae.decode(z), vae.log_scale, x)  # (B,)
@@ -209,69 +180,73 @@ def evaluate(model: nn.Module, images: Tensor, batch_size: int = 256, beta: floa
     return means_of(sums, len(images))
 
 
-def fit(model: nn.Module, images: Tensor, epochs: int, batch_size: int = 128, lr: float = 1e-4,
-        device: str | torch.device | None = None, *, val_images: Tensor | None = None,
-        beta: float = 1.0, optimizer: torch.optim.Optimizer | None = None,
-        history: History | None = None, precision: str = "auto", channels_last: bool | None = None,
-        compile: bool = False, progress: bool = True,
-        on_epoch_end: Callable[[History], None] | None = None) -> History:
-    """Train ``model`` on ``images`` for ``epochs`` more epochs; returns the ``History``.
+def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
+        val_images: Tensor | None = None, device: str | torch.device | None = None,
+        optimizer: torch.optim.Optimizer | None = None, history: History | None = None,
+        checkpoint: str | Path | None = None, on_epoch_end: Callable[[History], None] | None = None,
+        progress: bool = True) -> History:
+    """Train ``model`` (a ``VAE``, in place) on ``images`` for ``config.epochs`` more epochs.
 
-    Args:
-        model: a ``VAE``; trained in place and moved to ``device``.
-        images: ``uint8 (N, 3, 32, 32)`` training images (moved to ``device`` once).
-        epochs: epochs to run now (a given ``history`` continues its numbering).
-        batch_size, lr: as in the article (which used 32 and 1e-4).
-        device: where to train; default the GPU when there is one.
-        val_images: optional ``uint8`` validation images, evaluated after each epoch.
-        beta: weight of the KL term (1 = the ELBO).
-        optimizer, history: pass the ones from a checkpoint to resume.
-        precision: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"fp32"`` or ``"bf16"``.
-        channels_last: NHWC memory layout; default on CUDA only.
-        compile: ``torch.compile`` the encoder and decoder (worth it for long GPU runs).
-        progress: show a tqdm progress bar.
-        on_epoch_end: called with the history after each epoch (live plots, checkpoints).
-    Ctrl-C stops after the current step and returns the history so far with
-    ``interrupted=True``; the model keeps what it learned. A NaN or infinite loss raises
-    ``NonFiniteLossError`` naming the epoch and step, before the bad step is applied.
+    ``images`` and ``val_images`` are ``uint8 (N, 3, 32, 32)``, moved to ``device`` (default:
+    the GPU when there is one) once; validation is measured after every epoch. Pass the
+    ``optimizer`` and ``history`` of a checkpoint to resume (default: new ones). With
+    ``checkpoint`` (a path) the model, optimiser, history and config are saved after every
+    epoch and when interrupted. ``on_epoch_end(history)`` runs after each epoch (live plots).
+    Ctrl-C stops after the current step: the history so far comes back with
+    ``interrupted=True``. A NaN or infinite loss raises ``NonFiniteLossError`` (lesson 3).
     """
-    check_fit_arguments(images, epochs, batch_size, lr)
-    device = torch.device(device) if device is not None else default_device()
-    autocast_dtype = resolve_precision(precision, device)
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = optimizer or make_optimizer(model, lr)
+    config, device = prepare_run(model, images, config, device)
+    optimizer = optimizer or make_optimizer(model, config)
     history = history or History()
     history.interrupted = False
-    if compile:
-        compile_networks(unwrap(model))
     images = images.to(device)
     if val_images is not None:
         check_uint8_images(val_images, "val_images")
         val_images = val_images.to(device)
-    for epoch in range(history.epochs, history.epochs + epochs):
+    for _ in range(config.epochs):
         try:
-            start = time.perf_counter()
-            metrics = train_epoch(model, optimizer, images, batch_size, beta, autocast_dtype,
-                                  channels_last, epoch, history, progress)
+            run_epoch(model, optimizer, images, val_images, config, history, progress)
         except KeyboardInterrupt:
             history.interrupted = True
             break
-        record_epoch(history, metrics, time.perf_counter() - start)
-        if val_images is not None:
-            for name, value in evaluate(model, val_images, beta=beta).items():
-                history.val[name].append(value)
-        if progress:
-            tqdm.write(epoch_summary(history))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, history, optimizer, config)
         if on_epoch_end is not None:
             on_epoch_end(history)
+    if history.interrupted and checkpoint is not None:
+        save_checkpoint(checkpoint, model, history, optimizer, config)
     return history
 
 
-def record_epoch(history: History, metrics: dict[str, float], seconds: float) -> None:
+def prepare_run(model: nn.Module, images: Tensor, config: TrainConfig | None,
+                device: str | torch.device | None) -> tuple[TrainConfig, torch.device]:
+    """Check the run's settings, settle the device and memory layout, move (and compile) the model."""
+    config = config or TrainConfig()
+    config.validate()
+    check_uint8_images(images, "images")
+    device = torch.device(device) if device is not None else default_device()
+    channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
+    config = replace(config, channels_last=channels_last)
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    if config.compile:
+        compile_networks(unwrap(model))
+    return config, device
+
+
+def run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, val_images: Tensor | None,
+              config: TrainConfig, history: History, progress: bool) -> None:
+    """Train one epoch, measure the validation images, then record both: an epoch is recorded whole."""
+    start = time.perf_counter()
+    metrics = train_epoch(model, optimizer, images, config, history, progress)
+    seconds = time.perf_counter() - start
+    val_metrics = evaluate(model, val_images, beta=config.beta) if val_images is not None else {}
     for name, value in metrics.items():
         history.train[name].append(value)
+    for name, value in val_metrics.items():
+        history.val[name].append(value)
     history.epoch_seconds.append(seconds)
+    if progress:
+        tqdm.write(epoch_summary(history))
 
 
 def epoch_summary(history: History) -> str:
@@ -284,112 +259,3 @@ def epoch_summary(history: History) -> str:
     if len(history.val["elbo"]) > e:
         line += f"  | val elbo {history.val['elbo'][e]:.1f}  bits/dim {history.val['bits_per_dim'][e]:.3f}"
     return line
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------
-
-def save_checkpoint(path: str | Path, model: nn.Module, history: History | None = None,
-                    optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None) -> None:
-    """Write model config and weights, optimiser state and history to ``path`` atomically.
-
-    The file is written to a temporary name in the same folder and renamed, so a failed
-    save never leaves a half-written checkpoint behind; Ctrl-C waits until the file is in
-    place, then interrupts as usual.
-    """
-    vae = unwrap(model)
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "config": vae.config_dict(),
-        "model": {k: v.detach().cpu() for k, v in vae.state_dict().items()},
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "history": history.to_dict() if history is not None else None,
-        "extra": extra or {},
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with ctrl_c_held():  # a Ctrl-C arriving now takes effect once the checkpoint is in place
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                torch.save(state, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; use the usual mode
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
-
-@contextmanager
-def ctrl_c_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block is done, then act on it as Python would have.
-
-    A KeyboardInterrupt raised inside ``torch.save`` leaves its zip writer in a state that
-    fails with a RuntimeError instead, and the checkpoint is lost. Signals are only
-    handled in the main thread; elsewhere the block runs as it is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):  # Python's own handler raises KeyboardInterrupt
-            previous(signal.SIGINT, received[0])
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (reading it means setting it, so set it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """The raw checkpoint dict, loaded safely (``weights_only=True``: tensors and plain data)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated file, another program's pickle, ...
-        raise ValueError(f"{path} is not a readable checkpoint: {error}") from error
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a vae_tutorial checkpoint (format {CHECKPOINT_FORMAT})")
-    return state
-
-
-def load_checkpoint(path: str | Path, model: VAE | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> tuple[VAE, History]:
-    """Load a checkpoint written by ``save_checkpoint``; returns ``(model, history)``.
-
-    Without ``model`` a new ``VAE`` is built from the stored config. With one, its config
-    must match the checkpoint's (else ``ValueError`` naming both). A given ``optimizer``
-    gets the stored optimiser state.
-    """
-    state = read_checkpoint(path)
-    stored = VAEConfig(**state["config"])
-    if model is None:
-        model = VAE(**state["config"])
-    elif unwrap(model).config != stored:
-        raise ValueError(f"checkpoint {path} holds a VAE with {stored}, "
-                         f"but the model given has {unwrap(model).config}")
-    unwrap(model).load_state_dict(state["model"])
-    if optimizer is not None:
-        if state["optimizer"] is None:
-            raise ValueError(f"checkpoint {path} holds no optimiser state to resume from")
-        optimizer.load_state_dict(state["optimizer"])
-    history = History.from_dict(state["history"]) if state["history"] else History()
-    return model, history
-
-
-if __name__ == "__main__":  # python -m vae_tutorial.train: the command line (lesson 3)
-    from vae_tutorial.cli import main
-
-    raise SystemExit(main())

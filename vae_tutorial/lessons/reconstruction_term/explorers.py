@@ -1,0 +1,129 @@
+"""Lesson 2's widgets: the σ explorer and the β-sweep explorer.
+
+Lesson machinery: a learner need not read it (the VAE itself is the core, ``vae_tutorial/*.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from vae_tutorial.data import to_unit_interval
+from vae_tutorial.elbo import gaussian_log_likelihood
+from vae_tutorial.lessons.reconstruction_term import figures as plots
+from vae_tutorial.lessons.reconstruction_term.balance import SweepPoint
+from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
+from vae_tutorial.lessons.shared.explorer import WIDE, Explorer
+
+
+class SigmaExplorer(Explorer):
+    """Lesson 2: one fixed decoder, a σ slider: reconstruction term, ELBO and samples of p(x|z).
+
+    Args:
+        x: ``(B, 3, 32, 32)`` images in [0, 1]; x_hat: ``(B, 3, 32, 32)`` the decoder's means
+        for them; kl: ``(B,)`` their KL terms (nats; σ does not change them).
+        sigma: the starting σ (1.0 is our model's initial ``log_scale = 0``).
+        sigma_range: the slider's ends; seed: the noise of the samples x ~ N(x_hat, σ²).
+    The "σ = RMS error" button moves the slider to the best σ for this decoder.
+    Readouts (``values``): "σ", "log p(x|z)", "ELBO", "best σ (RMS error)", "log p(x|z) at best σ".
+    """
+
+    def __init__(self, x: Tensor, x_hat: Tensor, kl: Tensor, sigma: float = 1.0,
+                 sigma_range: tuple[float, float] = (0.01, 3.0), seed: int = 0):
+        low, high = sigma_range
+        if not 0 < low < sigma < high:
+            raise ValueError(f"need 0 < sigma_range[0] < sigma < sigma_range[1], "
+                             f"got sigma={sigma!r} and sigma_range={sigma_range!r}")
+        self.x, self.x_hat = x.detach().cpu().float(), x_hat.detach().cpu().float()
+        self.kl = kl.detach().cpu().float().mean().item()  # nats per image
+        self.sigmas = torch.logspace(math.log10(low), math.log10(high), 200)  # (200,)
+        self.recon_curve = torch.stack([self.recon(s.item()) for s in self.sigmas])  # (200,)
+        self.best_sigma = optimal_log_scale(self.x_hat, self.x).exp().item()  # the RMS error
+        self.eps = torch.randn(self.x.shape, generator=torch.Generator().manual_seed(seed))  # fixed noise
+        slider = widgets.FloatLogSlider(value=sigma, base=10, min=math.log10(low), max=math.log10(high),
+                                        step=0.01, description="σ of p(x|z)", style=WIDE)
+        to_best = widgets.Button(description="σ = RMS error")
+        super().__init__({"sigma": slider}, Figure(figsize=(11, 3.4)), buttons={"best": to_best},
+                         title="<b>One decoder, many σ: the reconstruction term is a likelihood</b>")
+        to_best.on_click(lambda _button: setattr(slider, "value", self.best_sigma))
+
+    def recon(self, sigma: float) -> Tensor:
+        """Mean log p(x|z) of the images at this σ, nats per image."""
+        return gaussian_log_likelihood(self.x_hat, torch.tensor(sigma).log(), self.x).mean()
+
+    def draw(self) -> dict:
+        s = self.controls["sigma"].value
+        rows = {"x: data": self.x, "x_hat: mean": self.x_hat, "x ~ p(x|z)": self.x_hat + s * self.eps}
+        if self.redraws == 0:  # the curves never change: draw them once, then update in place
+            plots.sigma_figure(self.sigmas, self.recon_curve, self.recon_curve - self.kl, s, self.best_sigma,
+                               rows, self.figure)
+        else:
+            plots.update_sigma_figure(self.figure, s, rows)
+        recon = self.recon(s).item()
+        return {"σ": s, "log p(x|z)": recon, "ELBO": recon - self.kl, "best σ (RMS error)": self.best_sigma,
+                "log p(x|z) at best σ": self.recon(self.best_sigma).item()}
+
+
+def sigma_explorer(x: Tensor, x_hat: Tensor, kl: Tensor, sigma: float = 1.0,
+                   sigma_range: tuple[float, float] = (0.01, 3.0), seed: int = 0) -> SigmaExplorer:
+    """Lesson 2's σ explorer (``SigmaExplorer``) for images ``x``, their means ``x_hat`` and KLs ``kl``."""
+    return SigmaExplorer(x, x_hat, kl, sigma, sigma_range, seed)
+
+
+@torch.no_grad()
+def sweep_images(point: SweepPoint, x: Tensor, num_samples: int, seed: int) -> dict[str, Tensor]:
+    """Images of one β: x, its reconstructions (decoded posterior means) and samples z ~ p(z)."""
+    model = point.model
+    device = model.prior_loc.device
+    x_hat = model.decode(model.encode(x.to(device)).loc).clamp(0, 1).cpu()  # (N, 3, 32, 32)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    samples = model.sample(num_samples, generator=generator).cpu()  # (num_samples, 3, 32, 32)
+    return {"x: data": x, "reconstruction": x_hat, "samples z ~ p(z)": samples}
+
+
+class BetaExplorer(Explorer):
+    """Lesson 2: a β slider over a trained sweep: KL, reconstruction, active units and images.
+
+    Args:
+        points: ``balance.beta_sweep``'s results, in increasing β.
+        images: ``uint8 (N, 3, 32, 32)`` held-out images to reconstruct (N about 8).
+        seed: the z ~ p(z) of the samples, the same for every β.
+    The images of every β are made once here, so moving the slider only redraws.
+    Readouts (``values``): "β", "same optimum as σ", "KL (nats)", "log p(x|z) (nats)",
+    "ELBO (nats)", "active units", "posterior collapse".
+    """
+
+    def __init__(self, points: Sequence[SweepPoint], images: Tensor, seed: int = 0):
+        if len(points) == 0:
+            raise ValueError("points must hold at least one SweepPoint, got none")
+        self.points = list(points)
+        x = to_unit_interval(images, dequantize=False)  # (N, 3, 32, 32)
+        self.rows = [sweep_images(point, x, len(x), seed) for point in self.points]
+        slider = widgets.SelectionSlider(options=[(f"{p.beta:g}", i) for i, p in enumerate(self.points)],
+                                         value=0, description="β (KL weight)", style=WIDE)
+        super().__init__({"beta": slider}, Figure(figsize=(13, 3.4)),
+                         title="<b>The balance: β weighs the KL against the reconstruction</b>")
+
+    def draw(self) -> dict:
+        i = self.controls["beta"].value
+        point, points = self.points[i], self.points
+        if self.redraws == 0:  # the curves never change: draw them once, then update in place
+            plots.beta_sweep_figure([p.beta for p in points], [p.kl for p in points],
+                                    [p.recon for p in points], [p.active_units for p in points], i,
+                                    self.rows[i], self.figure)
+        else:
+            plots.update_beta_sweep_figure(self.figure, point.beta, point.active_units, self.rows[i])
+        return {"β": point.beta, "same optimum as σ": point.equivalent_sigma, "KL (nats)": point.kl,
+                "log p(x|z) (nats)": point.recon, "ELBO (nats)": point.elbo,
+                "active units": f"{point.active_units} of {point.model.latent_dim}",
+                "posterior collapse": "yes" if point.collapsed else "no"}
+
+
+def beta_explorer(points: Sequence[SweepPoint], images: Tensor, seed: int = 0) -> BetaExplorer:
+    """Lesson 2's β explorer (``BetaExplorer``) over a trained sweep and held-out ``images``."""
+    return BetaExplorer(points, images, seed)
