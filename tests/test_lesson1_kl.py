@@ -459,4 +459,5 @@ def test_move_q_explorer_play_takes_one_step_per_tick_like_qdescent():
     explorer.controls["play"].value = 40  # 40 ticks of the play control
     reference = QDescent(DescentSettings()).run_until(40)
     assert explorer.values["step"] == 40
-    assert explorer.values["q mean"] == reference.locs[-1] and explorer.values["q std"] == reference.scales[-1]
+    assert explorer.values["q mean"] == reference.locs[-1]
+    assert explorer.values["q std"] == reference.scales[-1]

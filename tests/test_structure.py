@@ -44,8 +44,8 @@ def imported_modules(path: Path) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             # ``from package import module`` imports the module; ``from module import name`` the module.
-            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES else node.module
-                     for alias in node.names]
+            dotted = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [name if name in MODULES else node.module for name in dotted]
         else:
             continue
         found |= {name for name in names if name in MODULES}
@@ -132,9 +132,10 @@ def test_no_import_cycles():
 
 def long_functions(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
-    return [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})"
-            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    where = path.relative_to(PACKAGE.parent)
+    return [f"{where}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})"
+            for node in functions if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
 
 
 def test_functions_are_short():
@@ -146,7 +147,8 @@ def code_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) of the lines that carry code: no blanks, comments, imports or lone brackets."""
     kept = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
-        text = " ".join(line.split("#")[0].split()) if "#" in line and '"' not in line else " ".join(line.split())
+        code = line.split("#")[0] if "#" in line and '"' not in line else line
+        text = " ".join(code.split())
         if text and not text.startswith(("import ", "from ")) and text not in {")", "]", "}", "),", '"""'}:
             kept.append((number, text))
     return kept
