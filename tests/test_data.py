@@ -122,3 +122,46 @@ def test_load_cifar10_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
     assert "shapes" in str(error.value) and str(tmp_path / "nowhere") in str(error.value)
     with pytest.raises(FileNotFoundError, match="was not found"):
         load_cifar10(tmp_path / "nowhere", download=False)
+
+
+# Issue 15: missing is not damaged; the file is named; the hint is in the caller's language.
+
+def fake_cifar10_in(root, monkeypatch, check_md5=False):
+    """The fake folder under ``root``; torchvision's md5 check replaced unless ``check_md5``."""
+    import torchvision.datasets.cifar as tv_cifar
+    from test_data import write_fake_cifar10
+
+    write_fake_cifar10(root)
+    if not check_md5:
+        monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: tv_cifar.os.path.isfile(path))
+    return root / "cifar-10-batches-py"
+
+
+def test_cifar10_with_a_wrong_md5_is_called_damaged(tmp_path, monkeypatch):
+    fake_cifar10_in(tmp_path, monkeypatch, check_md5=True)  # real format, but not the real bytes
+    with pytest.raises(FileNotFoundError, match="data_batch_1 is damaged .wrong md5") as error:
+        load_cifar10(tmp_path, download=False)
+    assert "was not found" not in str(error.value) and "dataset='shapes'" in str(error.value)
+
+
+def test_cifar10_missing_a_batch_names_it(tmp_path, monkeypatch):
+    (fake_cifar10_in(tmp_path, monkeypatch) / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="incomplete or damaged: data_batch_3 is missing"):
+        load_cifar10(tmp_path, download=False)
+
+
+def test_cifar10_unreadable_file_is_called_damaged(tmp_path, monkeypatch):
+    batch = fake_cifar10_in(tmp_path, monkeypatch) / "data_batch_2"
+    batch.write_bytes(batch.read_bytes()[:100])  # cut short: the md5 (patched) passes, unpickling fails
+    with pytest.raises(FileNotFoundError, match="could not be read .(UnpicklingError|EOFError)"):
+        load_cifar10(tmp_path, download=False)
+
+
+def test_cifar10_missing_from_the_command_line_gives_the_command_lines_hint(tmp_path, capsys):
+    from vae_tutorial.tools.cli import main
+
+    assert main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--no-download", "--device", "cpu",
+                 "--out", str(tmp_path / "vae.pt")]) == 1
+    error = capsys.readouterr().err
+    assert "downloading is turned off" in error and "--dataset shapes" in error
+    assert "dataset='shapes'" not in error and "torchvision said: Dataset not found" in error

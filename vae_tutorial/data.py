@@ -7,6 +7,7 @@ into ``float32`` in ``[0, 1)`` one batch at a time, on the device that trains.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +15,10 @@ import torch
 from torch import Tensor
 
 from vae_tutorial.checks import check_positive_int
+from vae_tutorial.machinery.files import cifar10_error
 
 IMAGE_SHAPE = (3, 32, 32)  # (C, H, W) of CIFAR-10 and of the shapes dataset
 SHAPE_NAMES = ("square", "circle", "triangle")
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 # lightning-bolts' cifar10_normalization(), which the article's data module applies: per-channel
@@ -175,28 +176,21 @@ def shapes_dataset(n: int, seed: int = 0, chunk_size: int = 10_000) -> tuple[Ten
 
 # --- CIFAR-10 ---
 
-def cifar10_missing_message(root: Path) -> str:
-    """What a learner should do when CIFAR-10 is neither on disk nor downloadable."""
-    return (f"CIFAR-10 was not found under {root / 'cifar-10-batches-py'} and could not be "
-            f"downloaded. Download {CIFAR10_URL} (163 MB), extract it into {root} so that "
-            f"{root / 'cifar-10-batches-py'} holds data_batch_1 ... test_batch, and run again; "
-            "or use the offline shapes dataset (dataset='shapes').")
-
-
-def load_cifar10(root: str | Path = "data", train: bool = True,
-                 download: bool = True) -> tuple[Tensor, Tensor]:
+def load_cifar10(root: str | Path = "data", train: bool = True, download: bool = True,
+                 hint: str = "dataset='shapes'") -> tuple[Tensor, Tensor]:
     """CIFAR-10 through ``torchvision.datasets.CIFAR10`` (lesson 3): the 50,000 training images
     (else the 10,000 test images) under ``root/cifar-10-batches-py``, downloaded when missing and
     ``download``; ``uint8 (N, 3, 32, 32)`` images and ``int64 (N,)`` labels (``CIFAR10_CLASSES``).
-    Raises ``FileNotFoundError`` saying what to do when the data is missing and cannot be fetched.
+    Raises ``FileNotFoundError`` saying what is missing or damaged and what to do (``hint``: how
+    the caller asks for the shapes data instead).
     """
     from torchvision.datasets import CIFAR10  # imported here: only lesson 3 needs torchvision
 
     root = Path(root).expanduser()
     try:
         dataset = CIFAR10(str(root), train=train, download=download)
-    except (OSError, RuntimeError) as error:  # URLError is an OSError; "not found" a RuntimeError
-        raise FileNotFoundError(cifar10_missing_message(root)) from error
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as error:
+        raise FileNotFoundError(cifar10_error(root, download, error, hint)) from error  # missing or damaged
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32)
     labels = torch.tensor(dataset.targets, dtype=torch.int64)
     return images, labels

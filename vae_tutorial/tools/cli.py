@@ -106,7 +106,7 @@ def checkpoint_path(args: argparse.Namespace) -> Path:
 def load_images(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     """``(train, val)`` uint8 images: validation is the last ``--val-images`` of the training set."""
     if args.dataset == "cifar10":
-        images, _ = load_cifar10(args.data_dir, train=True, download=args.download)
+        images, _ = load_cifar10(args.data_dir, train=True, download=args.download, hint="--dataset shapes")
     else:
         wanted = SHAPES_POOL if args.train_images is None else args.train_images + args.val_images
         images, _ = shapes_dataset(wanted, seed=0)
