@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vae_tutorial import VAE, count_parameters
+from vae_tutorial import VAE, count_parameters, elbo, iwae_bound
 
 
 def test_resnet18_vae_matches_the_article_size():
@@ -72,3 +72,45 @@ def test_bad_inputs_to_encode_decode_and_sample(small_vae):
         small_vae.decode(torch.zeros(2, 8))
     with pytest.raises(ValueError, match="positive integer"):
         small_vae.sample(0)
+
+
+# Issue 15: wrong input gets the package's message (expected, got, what to do), not PyTorch's.
+
+def small(latent_dim=4):
+    return VAE(latent_dim=latent_dim, backbone="small")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: small().encode(torch.rand(2, 3, 32, 32, dtype=torch.float64)), TypeError,
+     "x is torch.float64 but the model's parameters are torch.float32"),
+    (lambda: elbo(small(), torch.rand(2, 3, 32, 32, dtype=torch.float64)), TypeError, "x is torch.float64"),
+    (lambda: elbo(small().double(), torch.rand(2, 3, 32, 32)), TypeError, "parameters are torch.float64"),
+    (lambda: elbo(small().half(), torch.rand(2, 3, 32, 32)), TypeError, "parameters are torch.float16"),
+    (lambda: elbo(small().bfloat16(), torch.rand(2, 3, 32, 32)), TypeError, "parameters are torch.bfloat16"),
+    (lambda: small().decode(torch.zeros(2, 4, dtype=torch.long)), TypeError,
+     "z must be a tensor of torch.float32"),
+    (lambda: small().decode(torch.zeros(2, 4, dtype=torch.float64)), TypeError, "got torch.float64"),
+    (lambda: elbo(small(), torch.rand(0, 3, 32, 32)), ValueError, r"N >= 1.*\(0, 3, 32, 32\)"),
+    (lambda: iwae_bound(small(), torch.rand(0, 3, 32, 32), k=2), ValueError, r"N >= 1"),
+    (lambda: iwae_bound(small(), torch.rand(1, 3, 32, 32), k=2, chunk_size=0), ValueError, "chunk_size"),
+    (lambda: iwae_bound(small(), torch.rand(1, 3, 32, 32), k=2, chunk_size=-1), ValueError, "chunk_size"),
+    (lambda: small().sample(True), ValueError, "n must be a positive integer, got True"),
+    (lambda: VAE(True), ValueError, "latent_dim must be a positive integer, got True"),
+    (lambda: small().encode(torch.rand(2, 3, 32, 32) * 255), ValueError, r"must lie in \[0, 1\]"),
+])
+def test_wrong_input_gets_the_packages_message(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_sample_and_iwae_leave_batch_norm_alone_and_restore_train_mode():
+    model = VAE(latent_dim=8, backbone="resnet18")  # batch norm; in train mode, as fit leaves it
+    buffers = {name: b.clone() for name, b in model.named_buffers() if "running" in name}
+    first = model.sample(2, generator=torch.Generator().manual_seed(0))
+    again = model.sample(2, generator=torch.Generator().manual_seed(0))
+    iwae_bound(model, torch.rand(2, 3, 32, 32), k=2)
+    assert model.training
+    torch.testing.assert_close(first, again)
+    for name, b in model.named_buffers():
+        if "running" in name:
+            assert torch.equal(b, buffers[name]), name

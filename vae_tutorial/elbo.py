@@ -89,7 +89,7 @@ def elbo(model: nn.Module, x: Tensor, beta: float = 1.0) -> ELBO:
     ``model``: a ``VAE`` (or a compiled / DDP-wrapped one); ``beta`` weighs the KL term (1 is
     the ELBO). Returns per-example ``recon``, ``kl``, ``elbo`` and the scalar ``loss``.
     """
-    check_unit_images(x)
+    check_unit_images(x, "x", unwrap(model).log_scale.dtype)
     return elbo_terms(model, x, beta)
 
 
@@ -113,11 +113,11 @@ def importance_log_weights(model: nn.Module, x: Tensor, k: int, chunk_size: int 
     """``k`` log importance weights ``log p(x|z_i) + log p(z_i) - log q(z_i|x)``, ``z_i ~ q(z|x)``.
 
     Each one is a one-sample ELBO, computed in eval mode. Args: ``x (B, 3, 32, 32)`` in
-    ``[0, 1]``; ``chunk_size`` samples are decoded at once, to bound memory. Returns ``(k, B)`` nats.
+    ``[0, 1]`` (checked by ``encode``); ``chunk_size`` samples are decoded at once, to bound memory.
+    Returns ``(k, B)`` nats.
     """
     check_positive_int(k, "k")
     check_positive_int(chunk_size, "chunk_size")
-    check_unit_images(x)
     with evaluating(model) as vae:
         q = vae.encode(x)  # Normal over (B, latent_dim), encoded once for all k samples
         log_weights = []

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from vae_tutorial.checks import check_choice, check_positive_int
-from vae_tutorial.data import IMAGE_SHAPE, check_image_shape, check_uint8_images, to_unit_interval
+from vae_tutorial.data import IMAGE_SHAPE, check_uint8_images, check_unit_images, to_unit_interval
 from vae_tutorial.networks import ResNet18Decoder, ResNet18Encoder, SmallDecoder, SmallEncoder
 
 BACKBONES = {"resnet18": (ResNet18Encoder, ResNet18Decoder), "small": (SmallEncoder, SmallDecoder)}
@@ -77,8 +77,12 @@ class VAE(nn.Module):
         return Normal(self.prior_loc, self.prior_scale, validate_args=False)
 
     def encode(self, x: Tensor) -> Normal:
-        """q(z|x): ``(B, 3, 32, 32)`` in ``[0, 1]`` -> Normal with batch shape ``(B, latent_dim)``."""
-        check_image_shape(x, "x")
+        """q(z|x): ``(B, 3, 32, 32)`` floats in ``[0, 1]`` -> Normal with batch shape ``(B, latent_dim)``."""
+        check_unit_images(x, "x", self.log_scale.dtype)
+        return self.posterior(x)
+
+    def posterior(self, x: Tensor) -> Normal:
+        """``encode`` without the input checks (they sync the GPU): the training loop's path."""
         h = self.encoder(x)  # (B, feature_dim)
         mu = self.fc_mu(h).float()  # (B, latent_dim)
         log_var = self.fc_var(h).float()  # (B, latent_dim)
@@ -87,13 +91,16 @@ class VAE(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """``z (B, latent_dim) -> x_hat (B, 3, 32, 32)``: parameters of p(x|z), not an image."""
+        if not isinstance(z, Tensor) or z.dtype != self.log_scale.dtype:
+            raise TypeError(f"z must be a tensor of {self.log_scale.dtype} (the model's dtype), got "
+                            f"{getattr(z, 'dtype', type(z).__name__)}")
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
 
     def forward(self, x: Tensor) -> tuple[Normal, Tensor, Tensor]:
         """``x (B, 3, 32, 32) -> (q, z, x_hat)`` with ``z = q.rsample()`` (reparameterised)."""
-        q = self.encode(x)
+        q = self.posterior(x)
         z = q.rsample()  # (B, latent_dim), differentiable with respect to q's parameters
         return q, z, self.decode(z)
 
