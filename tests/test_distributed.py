@@ -127,3 +127,51 @@ def test_two_ranks_take_the_single_process_step_and_only_rank_0_writes(tmp_path,
     assert writes[1] == [], "rank 1 must not write"
     assert any(event == "os.rename" for event, _ in writes[0])  # rank 0 saved (atomically)
     assert result.stdout.count("epoch 1:") == 1  # one summary line: rank 0 prints, rank 1 does not
+
+
+# Each rank records what the command line returned, so the test sees the workers' own exit status
+# (torchrun itself reports a Ctrl-C with its own SignalException traceback and status 1).
+STATUS_WORKER = textwrap.dedent("""
+    import os, sys
+
+    status_prefix = sys.argv.pop(1)
+    with open(f"{status_prefix}{os.environ['RANK']}.pid", "w") as file:
+        file.write(str(os.getpid()))
+    from vae_tutorial.tools.cli import main
+    status = main()
+    with open(f"{status_prefix}{os.environ['RANK']}", "w") as file:
+        file.write(str(status))
+    sys.exit(status)
+""")
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step_and_exits_130(tmp_path):
+    """SIGINT to rank 1 alone (the hardest case: a terminal's Ctrl-C reaches every rank, and torchrun
+    forwards it once more, at slightly different moments): the ranks agree to stop between the same
+    two steps, rank 0 saves, and no rank is left waiting in a collective for one that has left."""
+    import os
+    import signal
+    import time
+
+    worker, out = tmp_path / "worker.py", tmp_path / "vae.pt"
+    worker.write_text(STATUS_WORKER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(worker), str(tmp_path / "status_rank"), "--dataset", "shapes", "--backbone", "small",
+               "--latent-dim", "8", "--train-images", "64", "--val-images", "16", "--batch-size", "32",
+               "--epochs", "1000", "--device", "cpu", "--out", str(out)]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=tmp_path, start_new_session=True, env=environment)
+    deadline = time.monotonic() + 120
+    while not out.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the checkpoint appears after the first epoch
+    assert out.exists(), process.communicate(timeout=60)
+    time.sleep(0.3)
+    os.kill(int((tmp_path / "status_rank1.pid").read_text()), signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    statuses = [(tmp_path / f"status_rank{rank}").read_text() for rank in (0, 1)]
+    assert statuses == ["130", "130"], stderr[-3000:]
+    assert "interrupted: saved" in stdout
+    state = read_checkpoint(out)
+    steps = {float(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert state["history"]["interrupted"] and steps == {float(state["history"]["steps"])}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 METRICS = ("elbo", "kl", "recon", "bits_per_dim")  # per-epoch means, in nats (bits/dim for the last)
 
@@ -20,6 +20,8 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training
     steps: int = 0  # optimiser steps taken in total
     interrupted: bool = False  # True when the last fit was stopped with Ctrl-C
+    # The optimiser fit used (not stored with the history: save_checkpoint stores its state).
+    optimizer: object = field(default=None, compare=False, repr=False)
 
     @property
     def epochs(self) -> int:
@@ -27,7 +29,9 @@ class History:
         return len(self.train["elbo"])
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(replace(self, optimizer=None))  # plain lists and numbers
+        del values["optimizer"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> History:

@@ -16,17 +16,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vae_tutorial.checkpoint import save_checkpoint
-from vae_tutorial.checks import (
-    check_choice,
-    check_non_negative_int,
-    check_non_negative_number,
-    check_positive_int,
-    check_positive_number,
-)
+from vae_tutorial import checks
+from vae_tutorial.checkpoint import check_optimizer_of, save_checkpoint
 from vae_tutorial.data import batches, check_uint8_images, num_batches, to_unit_interval
 from vae_tutorial.elbo import ELBO, bits_per_dim, elbo_terms, gaussian_log_likelihood, kl_monte_carlo
 from vae_tutorial.history import History
+from vae_tutorial.machinery.devices import check_device, stop_requested, sum_over_ranks
+from vae_tutorial.machinery.files import check_writable
+from vae_tutorial.machinery.interrupts import Presses, deferred_interrupts
 from vae_tutorial.model import VAE, evaluating, unwrap
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -37,9 +34,10 @@ class TrainConfig:
     """The settings of a training run: ``fit``, the command line, the benchmark and lesson 3 read these.
 
     The article trained at batch 32 with Adam at 1e-4 for everything; a batch of 128 keeps
-    a GPU busy, and the larger step sizes make up for the fewer steps. log σ gets a step of
-    its own: Adam moves a parameter by about its step size per step, so at 1e-4 log σ would
-    need thousands of steps to travel from 0 (σ = 1) to where the data puts it (lesson 2).
+    a GPU busy, and the larger step sizes make up for the fewer steps. log σ gets a step of its
+    own: Adam moves a parameter by about its step size per step, and ours starts at 0, σ = 1 on
+    [0, 1] pixels (the article's σ = 1 was on pixels divided by CIFAR-10's std: about 0.25 here,
+    log σ ≈ -1.4); at 1e-4 it would need thousands of steps to reach where the data puts it.
     """
 
     epochs: int = 18  # epochs to train now; the article shows its model after 18
@@ -52,12 +50,12 @@ class TrainConfig:
     compile: bool = False  # torch.compile the encoder and decoder (worth it for long GPU runs)
 
     def validate(self) -> None:
-        check_non_negative_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_number(self.lr, "lr")
-        check_positive_number(self.scale_lr, "scale_lr")
-        check_non_negative_number(self.beta, "beta")
-        check_choice(self.precision, PRECISIONS, "precision")
+        checks.check_non_negative_int(self.epochs, "epochs")
+        checks.check_positive_int(self.batch_size, "batch_size")
+        checks.check_positive_number(self.lr, "lr")
+        checks.check_positive_number(self.scale_lr, "scale_lr")
+        checks.check_non_negative_number(self.beta, "beta")
+        checks.check_choice(self.precision, PRECISIONS, "precision")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -71,7 +69,7 @@ def default_device() -> torch.device:
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """``"auto"`` is bf16 on CUDA and fp32 elsewhere. Returns the autocast dtype, or None for fp32."""
-    check_choice(precision, PRECISIONS, "precision")
+    checks.check_choice(precision, PRECISIONS, "precision")
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     return torch.bfloat16 if precision == "bf16" else None
@@ -80,6 +78,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def make_optimizer(model: nn.Module, config: TrainConfig | None = None) -> torch.optim.Adam:
     """Adam with two parameter groups: the networks at ``config.lr``, log σ at ``config.scale_lr``.
 
+    log σ starts at 0, σ = 1 on [0, 1] pixels (``TrainConfig`` says why it needs its own step size).
     The fused kernel on CUDA (one launch for all parameters). A frozen log σ (a fixed σ,
     ``requires_grad=False``) is left out of the second group.
     """
@@ -111,7 +110,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, be
     with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         terms = elbo_terms(model, x, beta)
     if not torch.isfinite(terms.loss):
-        raise NonFiniteLossError(f"the loss became {terms.loss.item()}")
+        raise NonFiniteLossError(f"the loss became {terms.loss.item()} (mean log p(x|z) "
+                                 f"{terms.recon.mean().item():.4g}, mean KL {terms.kl.mean().item():.4g})")
     optimizer.zero_grad(set_to_none=True)
     terms.loss.backward()
     optimizer.step()
@@ -126,18 +126,22 @@ def means_of(sums: Tensor, count: int) -> dict[str, float]:
             "bits_per_dim": bits_per_dim(kl_mean - recon_mean)}
 
 
-def sum_over_ranks(sums: Tensor, count: int) -> tuple[Tensor, int]:
-    """Under ``torchrun`` (DDP) each rank saw only its shard: add up all ranks' sums and counts."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return sums, count
-    totals = torch.cat([sums, sums.new_tensor([count])])  # (4,): sums of elbo, kl, recon; images
-    torch.distributed.all_reduce(totals)
-    return totals[:3], int(totals[3].item())
+def non_finite_advice(model: nn.Module, config: TrainConfig) -> str:
+    """What a NaN or infinite loss leaves behind: are the model's parameters still finite?"""
+    bad = [name for name, p in unwrap(model).named_parameters() if not torch.isfinite(p).all()]
+    if not bad:
+        return ("The step was not applied: the parameters are finite (the last step's), but they give this "
+                "batch a non-finite loss, and may again. Try a smaller lr")
+    return (f"The step was not applied, but the parameters are already NaN or infinite ({', '.join(bad[:3])}"
+            f"{', ...' * (len(bad) > 3)}): an earlier step went wrong (lr {config.lr:g}, scale_lr "
+            f"{config.scale_lr:g} too large?). Reload the last checkpoint and use a smaller lr")
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, config: TrainConfig,
-                history: History, progress: bool) -> dict[str, float]:
-    """One pass over ``images`` (uint8, on the device). Returns the epoch's metrics."""
+                history: History, progress: bool, presses: Presses | None = None) -> dict[str, float] | None:
+    """One pass over ``images`` (uint8, on the device). Returns the epoch's metrics, or None when
+    Ctrl-C (``presses``, recorded by ``fit``) stopped it between two steps."""
+    presses = presses or Presses()
     model.train()
     dtype = autocast_dtype(config.precision, images.device)
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -145,11 +149,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tens
     bar = tqdm(batches(images, config.batch_size), total=num_batches(len(images), config.batch_size),
                desc=f"epoch {history.epochs + 1}", disable=not progress, leave=False)
     for step, x in enumerate(bar):
+        if stop_requested(presses, images.device):
+            return None
         try:
             terms = train_step(model, optimizer, x.contiguous(memory_format=layout), config.beta, dtype)
         except NonFiniteLossError as error:
-            raise NonFiniteLossError(f"{error} at epoch {history.epochs + 1}, step {step + 1}; the step "
-                                     "was not applied (try a smaller lr)") from None
+            raise NonFiniteLossError(f"{error} at epoch {history.epochs + 1}, step {step + 1}. "
+                                     f"{non_finite_advice(model, config)}") from None
         history.steps += 1
         sums += torch.stack([terms.elbo.sum(), terms.kl.sum(), terms.recon.sum()]).detach()
         if progress and step % 20 == 0:
@@ -185,46 +191,52 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         optimizer: torch.optim.Optimizer | None = None, history: History | None = None,
         checkpoint: str | Path | None = None, on_epoch_end: Callable[[History], None] | None = None,
         progress: bool = True) -> History:
-    """Train ``model`` (a ``VAE``, in place) on ``images`` for ``config.epochs`` more epochs.
+    """Train ``model`` (a float32 ``VAE``, in place) on ``images`` for ``config.epochs`` more epochs.
 
     ``images`` and ``val_images`` are ``uint8 (N, 3, 32, 32)``, moved to ``device`` (default:
     the GPU when there is one) once; validation is measured after every epoch. Pass the
-    ``optimizer`` and ``history`` of a checkpoint to resume (default: new ones). With
-    ``checkpoint`` (a path) the model, optimiser, history and config are saved after every
-    epoch and when interrupted. ``on_epoch_end(history)`` runs after each epoch (live plots).
-    Ctrl-C stops after the current step: the history so far comes back with
-    ``interrupted=True``. A NaN or infinite loss raises ``NonFiniteLossError`` (lesson 3).
+    ``optimizer`` and ``history`` of a checkpoint to resume (default: new ones); the optimiser
+    used is kept as ``history.optimizer``. With ``checkpoint`` (a path, probed before training)
+    the model, optimiser, history, config and random state are saved after every epoch and when
+    interrupted. ``on_epoch_end(history)`` runs after each epoch (live plots). Ctrl-C stops
+    between two steps, never inside one; the unfinished epoch is not recorded, and the history
+    comes back with ``interrupted=True``. A NaN or infinite loss raises ``NonFiniteLossError``.
     """
-    config, device = prepare_run(model, images, config, device)
+    config, device = prepare_run(model, images, val_images, config, device)
+    checkpoint = check_writable(checkpoint) if checkpoint is not None else None
     optimizer = optimizer or make_optimizer(model, config)
+    check_optimizer_of(optimizer, model)
     history = history or History()
-    history.interrupted = False
-    images = images.to(device)
-    if val_images is not None:
-        check_uint8_images(val_images, "val_images")
-        val_images = val_images.to(device)
-    for _ in range(config.epochs):
-        try:
-            run_epoch(model, optimizer, images, val_images, config, history, progress)
-        except KeyboardInterrupt:
-            history.interrupted = True
-            break
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, history, optimizer, config)
-        if on_epoch_end is not None:
-            on_epoch_end(history)
-    if history.interrupted and checkpoint is not None:
-        save_checkpoint(checkpoint, model, history, optimizer, config)
+    history.interrupted, history.optimizer = False, optimizer
+    images, val_images = images.to(device), val_images if val_images is None else val_images.to(device)
+    with deferred_interrupts() as presses:  # Ctrl-C is recorded, and acted on between two steps
+        for _ in range(config.epochs):
+            try:
+                history.interrupted = not run_epoch(model, optimizer, images, val_images, config, history,
+                                                    progress, presses)
+            except KeyboardInterrupt:  # raised where Ctrl-C is not deferred (outside the main thread)
+                history.interrupted = True
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, history, optimizer, config)
+            if history.interrupted:
+                break
+            if on_epoch_end is not None:
+                on_epoch_end(history)
     return history
 
 
-def prepare_run(model: nn.Module, images: Tensor, config: TrainConfig | None,
+def prepare_run(model: nn.Module, images: Tensor, val_images: Tensor | None, config: TrainConfig | None,
                 device: str | torch.device | None) -> tuple[TrainConfig, torch.device]:
     """Check the run's settings, settle the device and memory layout, move (and compile) the model."""
     config = config or TrainConfig()
     config.validate()
     check_uint8_images(images, "images")
-    device = torch.device(device) if device is not None else default_device()
+    if val_images is not None:
+        check_uint8_images(val_images, "val_images")
+    device = check_device(device) if device is not None else default_device()
+    if unwrap(model).log_scale.dtype != torch.float32:
+        raise TypeError(f"fit trains float32 models (bf16 comes from autocast: precision='bf16'); this one "
+                        f"is {unwrap(model).log_scale.dtype}: call model.float() first")
     channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
     config = replace(config, channels_last=channels_last)
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
@@ -234,19 +246,22 @@ def prepare_run(model: nn.Module, images: Tensor, config: TrainConfig | None,
 
 
 def run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, val_images: Tensor | None,
-              config: TrainConfig, history: History, progress: bool) -> None:
-    """Train one epoch, measure the validation images, then record both: an epoch is recorded whole."""
+              config: TrainConfig, history: History, progress: bool, presses: Presses) -> bool:
+    """Train one epoch, measure the validation images, then record both: an epoch is recorded whole.
+    Returns False (nothing recorded) when Ctrl-C stopped the training."""
     start = time.perf_counter()
-    metrics = train_epoch(model, optimizer, images, config, history, progress)
+    metrics = train_epoch(model, optimizer, images, config, history, progress, presses)
+    if metrics is None:
+        return False
     seconds = time.perf_counter() - start
     val_metrics = evaluate(model, val_images, beta=config.beta) if val_images is not None else {}
-    for name, value in metrics.items():
-        history.train[name].append(value)
-    for name, value in val_metrics.items():
-        history.val[name].append(value)
+    for record, values in ((history.train, metrics), (history.val, val_metrics)):
+        for name, value in values.items():
+            record[name].append(value)
     history.epoch_seconds.append(seconds)
     if progress:
         tqdm.write(epoch_summary(history))
+    return True
 
 
 def epoch_summary(history: History) -> str:

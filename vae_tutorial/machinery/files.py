@@ -1,8 +1,68 @@
-"""Files: what is wrong with CIFAR-10 when torchvision cannot read it (missing, or there but damaged)."""
+"""Files: a checkpoint's folder probed before a run starts, temporary files of killed saves removed,
+a file replaced atomically (written next to it, then renamed over it); what is wrong with CIFAR-10."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """The temporary files that saves of ``path`` make (``.NAME.XXXX.tmp``, in the same folder)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def remove_stale_temporary_files(path: Path) -> None:
+    """Remove what saves of ``path`` that were killed (SIGKILL, power cut) left behind, and say so."""
+    stale = temporary_files(path)
+    for file in stale:
+        file.unlink(missing_ok=True)
+    if stale:
+        warnings.warn(f"removed {len(stale)} temporary file(s) left by an interrupted save of {path}: "
+                      f"{', '.join(file.name for file in stale)}", stacklevel=3)
+
+
+def check_writable(path: str | Path, what: str = "checkpoint") -> Path:
+    """Make ``path``'s folder, write and remove a probe file there, and clean stale temporary files:
+    a path that cannot be written fails now, not after the first epoch. Returns ``Path(path)``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; give a file path in it, e.g. {path / 'vae.pt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise PermissionError(f"cannot write the {what} {path}: {error.strerror or error} "
+                              f"({path.parent}); choose a folder you can write to") from None
+    remove_stale_temporary_files(path)
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into a temporary file next to ``path``, synced, then renamed over ``path``."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; use the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cifar10_file_problems(folder: Path) -> list[str]:

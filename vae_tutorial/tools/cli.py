@@ -2,8 +2,12 @@
 
 Trains the article's VAE (or the small one) on CIFAR-10 or the shapes data with ``fit``,
 which writes the checkpoint atomically after every epoch; continues a run with
-``--resume``, and saves and stops cleanly on Ctrl-C. Under ``torchrun`` the same command
-trains with DistributedDataParallel on every GPU of the machine (``tools.distributed``)::
+``--resume`` (exactly where it stopped: weights, optimiser, history and random state), and on
+Ctrl-C stops between two steps, saves and exits with status 130. The folder of ``--out`` is
+probed before anything else. Under ``torchrun`` the same command trains with
+DistributedDataParallel on every GPU of the machine (``tools.distributed``); there a Ctrl-C
+stops every rank between the same two steps, rank 0 saves and each rank exits 130, while
+torchrun itself reports the signal with its own traceback and status 1::
 
     python -m vae_tutorial --dataset cifar10 --epochs 18 --out checkpoints/cifar10.pt
     python -m vae_tutorial --dataset cifar10 --epochs 5 --out checkpoints/cifar10.pt --resume
@@ -13,6 +17,8 @@ trains with DistributedDataParallel on every GPU of the machine (``tools.distrib
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +27,8 @@ import torch
 from vae_tutorial.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from vae_tutorial.data import load_cifar10, shapes_dataset
 from vae_tutorial.history import History
+from vae_tutorial.machinery.files import check_writable
+from vae_tutorial.machinery.interrupts import deferred_interrupts
 from vae_tutorial.model import BACKBONES, LIKELIHOOD_SCALE_SHAPES, VAE, VAEConfig
 from vae_tutorial.tools import distributed
 from vae_tutorial.train import PRECISIONS, NonFiniteLossError, TrainConfig, fit, make_optimizer
@@ -28,6 +36,7 @@ from vae_tutorial.train import PRECISIONS, NonFiniteLossError, TrainConfig, fit,
 DATASETS = ("cifar10", "shapes")
 SHAPES_POOL = 50_000  # shapes images made for training + validation: CIFAR-10's size
 EXIT_INTERRUPTED = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
+NEGATIVE = re.compile(r"-(\d|\.\d|inf|nan)[\w.+-]*", re.IGNORECASE)  # -1e-3, -.5, -inf
 DEFAULTS = TrainConfig()  # the run's defaults live in one place: train.TrainConfig
 
 
@@ -48,16 +57,28 @@ def non_negative_int(text: str) -> int:
 
 def non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
+    if not 0 <= value < math.inf:  # nan and inf are no numbers a run can use
         raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
+    if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def attach_negative_numbers(argv: list[str]) -> list[str]:
+    """``--lr -1e-3`` -> ``--lr=-1e-3``: argparse takes ``-1e-3`` for an option; this way the value's
+    own check says what is wrong with it."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and NEGATIVE.fullmatch(arg):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,26 +185,42 @@ def run(args: argparse.Namespace) -> History:
         distributed.cleanup()
 
 
-def train(args: argparse.Namespace, ranks: distributed.Ranks, device: torch.device) -> History:
+def load_training_images(args: argparse.Namespace,
+                         ranks: distributed.Ranks) -> tuple[torch.Tensor, torch.Tensor]:
+    """``load_images``; under torchrun every rank must get at least one full batch."""
     if args.batch_size % ranks.world_size:
         raise ValueError(f"--batch-size {args.batch_size} must split evenly over {ranks.world_size} ranks")
     with distributed.main_first(ranks):  # rank 0 downloads CIFAR-10, the others then read it
         train_images, val_images = load_images(args)
+    if ranks.is_distributed and len(train_images) < args.batch_size:
+        raise ValueError(f"{len(train_images)} training images do not give each of the {ranks.world_size} "
+                         f"ranks one batch of {args.batch_size // ranks.world_size} (--batch-size "
+                         f"{args.batch_size}); use more --train-images or a smaller --batch-size")
+    return train_images, val_images
+
+
+def train(args: argparse.Namespace, ranks: distributed.Ranks, device: torch.device) -> History:
+    path = checkpoint_path(args)
+    if ranks.is_main:  # a folder that cannot be written fails now, not after the first epoch
+        check_writable(path, "--out")
+    train_images, val_images = load_training_images(args, ranks)
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     model, config, optimizer, history = build_training(args, device, ranks.world_size)
-    torch.manual_seed(args.seed + ranks.rank)  # independent noise (z, dequantisation) per rank
-    path = checkpoint_path(args)
+    if not args.resume or ranks.is_distributed:  # one process resumes the stored generators exactly
+        torch.manual_seed(args.seed + ranks.rank + ranks.world_size * history.steps)  # noise per rank
     if ranks.is_main:
         print(describe_run(args, model, history, len(train_images), device, ranks))
-    try:
-        fit(distributed.wrap(model, ranks, device), distributed.shard(train_images, ranks), config,
-            val_images=val_images if ranks.is_main and len(val_images) else None, device=device,
-            optimizer=optimizer, history=history, checkpoint=path if ranks.is_main else None,
-            progress=ranks.is_main)
-    except KeyboardInterrupt:  # Ctrl-C outside a training step (validation, saving)
-        history.interrupted = True
-    if ranks.is_main and (history.interrupted or args.epochs == 0):  # else fit saved the last epoch
-        save_checkpoint(path, model, history, optimizer, config)
+    with deferred_interrupts() as presses:  # Ctrl-C: fit stops between two steps and saves
+        try:
+            fit(distributed.wrap(model, ranks, device), distributed.shard(train_images, ranks), config,
+                val_images=val_images if ranks.is_main and len(val_images) else None, device=device,
+                optimizer=optimizer, history=history, checkpoint=path if ranks.is_main else None,
+                progress=ranks.is_main)
+        except KeyboardInterrupt:  # raised where Ctrl-C was not deferred (a save cut short)
+            history.interrupted = True
+        if ranks.is_main and (history.interrupted or args.epochs == 0):  # else fit saved the last epoch
+            save_checkpoint(path, model, history, optimizer, config)
+    history.interrupted = history.interrupted or presses.count > 0
     if ranks.is_main:
         print(closing_line(history, path))
     return history
@@ -207,10 +244,10 @@ def closing_line(history: History, path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m vae_tutorial``; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_numbers(sys.argv[1:] if argv is None else argv))
     try:
         history = run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as error:
+    except (ValueError, TypeError, OSError, NonFiniteLossError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # before training started: nothing to save

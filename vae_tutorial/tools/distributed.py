@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from vae_tutorial.machinery.devices import check_device
 from vae_tutorial.train import default_device
 
 
@@ -62,7 +63,7 @@ def setup(device: str | None = None) -> tuple[Ranks, torch.device]:
     ranks talk over gloo (what the tests use).
     """
     ranks = ranks_from_env()
-    device = torch.device(device) if device is not None else default_device()
+    device = check_device(device) if device is not None else default_device()
     if not ranks.is_distributed:
         return ranks, device
     if device.type == "cuda":
