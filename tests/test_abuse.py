@@ -303,6 +303,8 @@ def test_a_format_1_checkpoint_with_a_bad_config_is_named(tmp_path, state, messa
 
 @pytest.mark.parametrize("extra, message", [
     (["--device", "gpu"], "device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),
+    pytest.param(["--device", "cuda"], "device 'cuda' asked for, but this machine has 0 CUDA GPU(s)",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")),
     (["--lr", "-1e-3"], "argument --lr: must be a positive number, got -1e-3"),
     (["--beta", "inf"], "argument --beta: must be 0 or a positive number, got inf"),
     (["--lr", "nan"], "argument --lr: must be a positive number, got nan"),

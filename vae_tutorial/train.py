@@ -150,6 +150,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tens
                desc=f"epoch {history.epochs + 1}", disable=not progress, leave=False)
     for step, x in enumerate(bar):
         if stop_requested(presses, images.device):
+            bar.close()
             return None
         try:
             terms = train_step(model, optimizer, x.contiguous(memory_format=layout), config.beta, dtype)
