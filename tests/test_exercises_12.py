@@ -35,12 +35,12 @@ def step_with_z_held_still(mu, log_sigma, eps, lr):
     return mu - lr * z.mean().item(), log_sigma - lr * -1.0
 
 
-def spread_not_relative(latent_dim, batch_size, repeats):
-    return solutions.relative_spread(latent_dim, batch_size, repeats) * 100  # a std in nats, not relative
+def spread_not_relative(q, batch_size, repeats):
+    return solutions.relative_spread(q, batch_size, repeats) * 100  # a std in nats, not relative
 
 
-def spread_summed_over_batch(latent_dim, batch_size, repeats):
-    q, p = lesson_1.example_posterior(latent_dim), torch.distributions.Normal(0.0, 1.0)
+def spread_summed_over_batch(q, batch_size, repeats):
+    p = torch.distributions.Normal(0.0, 1.0)
     z = q.sample((repeats, batch_size))
     estimates = (q.log_prob(z) - p.log_prob(z)).sum(dim=(1, 2))  # summed over the batch, not averaged
     return (estimates.std() / torch.distributions.kl_divergence(q, p).sum()).item()

@@ -138,6 +138,9 @@ def test_train_small_vae_learns_sigma_or_keeps_it_fixed(shapes_small):
     assert fixed.log_scale.exp().item() == pytest.approx(0.3)
     again, _ = train_small_vae(images, config, "scalar", device="cpu")
     assert torch.equal(again.log_scale, learned.log_scale)  # seeded: the same run twice
+    started, _ = train_small_vae(images, config, "scalar", initial_sigma=0.25, device="cpu")
+    assert started.log_scale.requires_grad  # still learned ...
+    assert 0.05 < abs(started.log_scale.item() - math.log(0.25)) < 0.3  # ... from log 0.25: 4 steps away
 
 
 # --- encode_images, active units and balance.py ---

@@ -89,13 +89,13 @@ def predicted_relative_spread(latent_dim: int, batch_size: int) -> float:
     return math.sqrt(variance / batch_size) / kl
 
 
-def check_relative_spread(relative_spread: Callable[[int, int, int], float]) -> str:
+def check_relative_spread(relative_spread: Callable[[Normal, int, int], float]) -> str:
     """Exercise 4 (an experiment): measured relative spread against its closed form, three settings."""
 
     def trial() -> None:
         torch.manual_seed(0)
         for latent_dim, batch_size in [(16, 1), (256, 1), (256, 16)]:
-            got = relative_spread(latent_dim, batch_size, 2000)
+            got = relative_spread(example_posterior(latent_dim), batch_size, 2000)
             expect_close(got, predicted_relative_spread(latent_dim, batch_size),
                          f"relative spread, latent_dim={latent_dim}, batch_size={batch_size}, 2000 repeats",
                          "draw (repeats, batch_size, latent_dim) z from q, sum log q - log p over the "
