@@ -138,6 +138,9 @@ def test_train_small_vae_learns_sigma_or_keeps_it_fixed(shapes_small):
     assert fixed.log_scale.exp().item() == pytest.approx(0.3)
     again, _ = train_small_vae(images, config, "scalar", device="cpu")
     assert torch.equal(again.log_scale, learned.log_scale)  # seeded: the same run twice
+    started, _ = train_small_vae(images, config, "scalar", initial_sigma=0.25, device="cpu")
+    assert started.log_scale.requires_grad  # still learned ...
+    assert 0.05 < abs(started.log_scale.item() - math.log(0.25)) < 0.3  # ... from log 0.25: 4 steps away
 
 
 # --- encode_images, active units and balance.py ---
@@ -286,3 +289,19 @@ def test_explorer_redraws_only_what_moves_and_the_picture_matches_a_full_render(
     explorer.figure.axes[0].set_ylim(-1e4, 1e4)  # a change to a static part ...
     explorer.controls["sigma"].value = 0.1
     assert explorer.renderer.full_renders == 2  # ... is seen: the figure is rendered whole again
+
+
+# --- the literature table (lesson 2 shows it first) ---
+
+
+def test_literature_rows_say_their_kind_and_the_caption_which_compare():
+    from vae_tutorial.lessons.shared.literature import CAPTION, CIFAR10_BITS_PER_DIM, bits_per_dim_table
+
+    assert all(result.kind and result.source for result in CIFAR10_BITS_PER_DIM)
+    assert "single 256-d latent" in CAPTION and "the three baselines" in CAPTION
+    assert bits_per_dim_table({"ours": 7.0}).startswith(CAPTION)
+    uniform, gaussian = CIFAR10_BITS_PER_DIM[0], CIFAR10_BITS_PER_DIM[1]
+    assert uniform.bits_per_dim == -math.log2(1 / 256)
+    s = torch.tensor([63.0, 62.1, 66.7], dtype=torch.float64) / 255  # CIFAR-10's std per channel, by hand
+    entropy_bits = 0.5 * torch.log2(2 * math.pi * math.e * s**2) + 8  # (3,): a fitted Gaussian's score
+    assert gaussian.bits_per_dim == round(entropy_bits.mean().item(), 2)

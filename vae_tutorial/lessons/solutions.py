@@ -9,10 +9,75 @@ answers, in the order of the lessons; the tests run every check against them.
 
 from __future__ import annotations
 
+import math
+
+import torch
+from torch import Tensor
+from torch.distributions import Normal
+
 # --- Lesson 1: the KL term (notebooks/01_kl_term.ipynb) -----------------------------------
 
 
+def kl_normal_vs_standard(mu: Tensor, sigma: Tensor) -> Tensor:
+    """Exercise 1: KL(N(mu, sigma²) || N(0, 1)) elementwise = -log sigma + (sigma² + mu² - 1) / 2."""
+    return -torch.log(sigma) + (sigma**2 + mu**2 - 1) / 2
+
+
+def samples_needed(mu: float, sigma: float, target: float) -> int:
+    """Exercise 2: Var[log q - log p] = (sigma² - 1)²/2 + mu² sigma², and n = Var / target², rounded up."""
+    variance = (sigma**2 - 1) ** 2 / 2 + mu**2 * sigma**2
+    return max(1, math.ceil(variance / target**2))
+
+
+def gradient_step(mu: float, log_sigma: float, eps: Tensor, lr: float) -> tuple[float, float]:
+    """Exercise 3: one descent step on the mean of log q(z) - log p(z), z = mu + sigma * eps, by hand.
+
+    log q(z) = -log sigma - eps²/2 + const: 0 per unit of mu, -1 per unit of log sigma.
+    -log p(z) = z²/2 + const: z per unit of mu, z * sigma * eps per unit of log sigma.
+    """
+    sigma = math.exp(log_sigma)
+    z = mu + sigma * eps  # (n,)
+    grad_mu, grad_log_sigma = z.mean().item(), (-1 + sigma * eps * z).mean().item()
+    return mu - lr * grad_mu, log_sigma - lr * grad_log_sigma
+
+
+def relative_spread(q: Normal, batch_size: int, repeats: int) -> float:
+    """Exercise 4: std over ``repeats`` batches of the batch-mean one-sample KL of ``q`` (batch shape
+    ``(latent_dim,)``) against N(0, 1), divided by the closed-form KL."""
+    p = Normal(0.0, 1.0)
+    z = q.sample((repeats, batch_size))  # (repeats, batch_size, latent_dim)
+    estimates = (q.log_prob(z) - p.log_prob(z)).sum(dim=2).mean(dim=1)  # (repeats,)
+    exact = torch.distributions.kl_divergence(q, p).sum()
+    return (estimates.std() / exact).item()
+
+
 # --- Lesson 2: the reconstruction term (notebooks/02_reconstruction_term.ipynb) -----------
+
+
+def log_likelihood(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    """Exercise 1: log N(x; x_hat, exp(log_scale)²) summed over C, H, W: ``(B,)``."""
+    per_value = -(x - x_hat) ** 2 / (2 * torch.exp(2 * log_scale)) - log_scale - 0.5 * math.log(2 * math.pi)
+    return per_value.sum(dim=(1, 2, 3))
+
+
+def best_sigma_per_channel(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Exercise 2: the RMS error of each channel, pooled over images and pixels: ``(3, 1, 1)``."""
+    return ((x - x_hat) ** 2).mean(dim=(0, 2, 3)).sqrt().view(3, 1, 1)
+
+
+def active_units(means: Tensor, threshold: float = 0.01) -> int:
+    """Exercise 3: units whose posterior mean ``means (N, latent_dim)`` varies by more than ``threshold``."""
+    return int((means.var(dim=0) > threshold).sum())
+
+
+def gaussian_per_pixel_bits(train_images: Tensor, test_images: Tensor) -> float:
+    """Exercise 4: an independent Gaussian per (c, h, w) fitted to dequantised ``train_images`` (uint8),
+    scored on dequantised ``test_images`` in bits/dim."""
+    x_train = (train_images.double() + torch.rand(train_images.shape, dtype=torch.float64)) / 256
+    x_test = (test_images.double() + torch.rand(test_images.shape, dtype=torch.float64)) / 256
+    fitted = Normal(x_train.mean(dim=0), x_train.std(dim=0))  # (3, 32, 32) means and stds
+    nll = -fitted.log_prob(x_test).sum(dim=(1, 2, 3)).mean().item()  # nats per image
+    return nll / (x_test[0].numel() * math.log(2)) + 8
 
 
 # --- Lesson 3: training on CIFAR-10 (notebooks/03_train_on_cifar10.ipynb) -----------------

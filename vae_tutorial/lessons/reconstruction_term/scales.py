@@ -58,8 +58,8 @@ def fix_scale(model: VAE, sigma: float) -> VAE:
 
 
 def train_small_vae(images: Tensor, config: TrainConfig, likelihood: str = "scalar", *, latent_dim: int = 16,
-                    fixed_sigma: float | None = None, seed: int = 0, device: str | torch.device | None = None,
-                    progress: bool = False) -> tuple[VAE, History]:
+                    fixed_sigma: float | None = None, initial_sigma: float | None = None, seed: int = 0,
+                    device: str | torch.device | None = None, progress: bool = False) -> tuple[VAE, History]:
     """Train a fresh small-backbone ``VAE`` with ``fit`` and ``config`` (lesson 2's side-by-side runs).
 
     Args:
@@ -68,6 +68,7 @@ def train_small_vae(images: Tensor, config: TrainConfig, likelihood: str = "scal
         likelihood: the decoder scale, ``"scalar"``, ``"channel"`` or ``"pixel"``.
         latent_dim: the size of z.
         fixed_sigma: hold σ at this value instead of learning it.
+        initial_sigma: start the learned σ here instead of the model's σ = 1 (log σ = 0).
         seed: seeds torch's global generator, so the same arguments give the same model.
     Returns:
         the trained model (in eval mode) and its ``History``.
@@ -77,5 +78,7 @@ def train_small_vae(images: Tensor, config: TrainConfig, likelihood: str = "scal
     model = VAE(latent_dim=latent_dim, backbone="small", likelihood=likelihood)
     if fixed_sigma is not None:
         fix_scale(model, fixed_sigma)
+    elif initial_sigma is not None:
+        fix_scale(model, initial_sigma).log_scale.requires_grad_(True)  # set it, and keep learning it
     history = fit(model, images, config, device=device, progress=progress)
     return model.eval(), history
