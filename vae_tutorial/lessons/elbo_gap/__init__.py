@@ -24,6 +24,7 @@ from vae_tutorial.lessons.elbo_gap.gaps import (
     FixedPosterior,
     InferenceGaps,
     inference_gaps,
+    measure_inference_gaps,
     nested_iwae_curve,
     optimal_posterior,
 )
@@ -31,5 +32,5 @@ from vae_tutorial.lessons.elbo_gap.ppca import PPCA, fit_ppca, grey_patches
 
 __all__ = ["PPCA", "ElboGapExplorer", "FixedPosterior", "InferenceGaps", "Surgery", "aggregate_log_density",
            "aggregate_posterior_figure", "elbo_gap_explorer", "elbo_surgery", "fit_ppca", "grey_patches",
-           "inference_gaps", "inference_gaps_figure", "iwae_closing_in_figure", "moment_matched_kl",
-           "nested_iwae_curve", "optimal_posterior", "prior_holes", "sample_aggregate"]
+           "inference_gaps", "inference_gaps_figure", "iwae_closing_in_figure", "measure_inference_gaps",
+           "moment_matched_kl", "nested_iwae_curve", "optimal_posterior", "prior_holes", "sample_aggregate"]

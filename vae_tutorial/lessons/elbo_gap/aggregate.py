@@ -23,10 +23,11 @@ from vae_tutorial.elbo import log_mean_exp
 from vae_tutorial.lessons.shared.posteriors import kl_per_dimension
 
 
-def aggregate_log_density(z: Tensor, q: Normal, chunk_size: int = 256) -> Tensor:
+def aggregate_log_density(z: Tensor, q: Normal, chunk_size: int | None = None) -> Tensor:
     """log q(z) = log mean_n q(z | x_n) at ``z (S, L)``, for posteriors ``q`` over ``(N, L)``: ``(S,)``."""
     if z.dim() != 2 or z.shape[1] != q.loc.shape[1]:
         raise ValueError(f"z must be (S, {q.loc.shape[1]}), got shape {tuple(z.shape)}")
+    chunk_size = chunk_size or max(1, 2**24 // q.loc.numel())  # (chunk, N, L) holds about 16 M numbers
     parts = []
     for block in z.split(chunk_size):
         log_q = q.log_prob(block[:, None, :]).sum(-1)  # (s, N): log q(z_s | x_n)

@@ -142,6 +142,16 @@ def inference_gaps(model: nn.Module, x: Tensor, posterior: FixedPosterior, k: in
                          encoder_se.cpu())
 
 
+def measure_inference_gaps(model: nn.Module, x: Tensor, steps: int = 200, k: int = 256,
+                           elbo_samples: int = 256, batch_size: int = 32) -> InferenceGaps:
+    """``optimal_posterior`` then ``inference_gaps`` of ``x (B, 3, 32, 32)``, ``batch_size`` at a time."""
+    check_positive_int(batch_size, "batch_size")
+    parts = [inference_gaps(model, batch, optimal_posterior(model, batch, steps), k, elbo_samples)
+             for batch in x.split(batch_size)]
+    return InferenceGaps(*(torch.cat([getattr(part, name) for part in parts]) for name in
+                           ("log_px", "elbo_optimal", "elbo_encoder", "elbo_optimal_se", "elbo_encoder_se")))
+
+
 def nested_iwae_curve(log_w: Tensor, ks: list[int]) -> Tensor:
     """Mean over images of the k-sample bound from ``K`` log weights ``(K, B)``, averaged over K/k blocks.
 
