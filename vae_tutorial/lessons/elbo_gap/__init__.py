@@ -10,6 +10,7 @@ from vae_tutorial.lessons.elbo_gap.aggregate import (
     Surgery,
     aggregate_log_density,
     elbo_surgery,
+    marginal_kl_on_grid,
     moment_matched_kl,
     prior_holes,
     sample_aggregate,
@@ -32,5 +33,6 @@ from vae_tutorial.lessons.elbo_gap.ppca import PPCA, fit_ppca, grey_patches
 
 __all__ = ["PPCA", "ElboGapExplorer", "FixedPosterior", "InferenceGaps", "Surgery", "aggregate_log_density",
            "aggregate_posterior_figure", "elbo_gap_explorer", "elbo_surgery", "fit_ppca", "grey_patches",
-           "inference_gaps", "inference_gaps_figure", "iwae_closing_in_figure", "measure_inference_gaps",
-           "moment_matched_kl", "nested_iwae_curve", "optimal_posterior", "prior_holes", "sample_aggregate"]
+           "inference_gaps", "inference_gaps_figure", "iwae_closing_in_figure", "marginal_kl_on_grid",
+           "measure_inference_gaps", "moment_matched_kl", "nested_iwae_curve", "optimal_posterior",
+           "prior_holes", "sample_aggregate"]
