@@ -34,7 +34,7 @@ class ElboGapExplorer(Explorer):
         self.model, self.x = model, x.reshape(1, -1).double()  # (1, D)
         self.log_px = float(model.log_evidence(self.x))
         self.posterior = model.posterior(self.x)
-        self.holding = False  # True while a button moves both sliders: one redraw, not two
+        self.setting_both = False  # True while a button moves both sliders: one redraw, not two
         controls = {"q mean": widgets.FloatSlider(value=0.0, **MEAN_SLIDER, description="q mean"),
                     "q std": widgets.FloatLogSlider(value=1.0, **STD_SLIDER, description="q std")}
         buttons = {"q = p(z|x)": widgets.Button(description="q = p(z|x)"),
@@ -49,15 +49,15 @@ class ElboGapExplorer(Explorer):
 
     def set_q(self, mean: float, std: float) -> None:
         """Put q at N(mean, std²) (the sliders move there) and redraw once."""
-        self.holding = True
+        self.setting_both = True
         try:
             self.controls["q mean"].value, self.controls["q std"].value = mean, std
         finally:
-            self.holding = False
+            self.setting_both = False
         self.refresh()
 
     def on_change(self, change: dict) -> None:
-        if not self.holding:
+        if not self.setting_both:
             self.refresh()
 
     def q(self) -> tuple[Tensor, Tensor]:
