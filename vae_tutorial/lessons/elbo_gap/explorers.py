@@ -16,7 +16,7 @@ from vae_tutorial.lessons.elbo_gap.ppca import PPCA
 from vae_tutorial.lessons.shared.explorer import Explorer
 from vae_tutorial.lessons.shared.figures import density_curve
 
-MEAN_SLIDER = {"min": -4.0, "max": 4.0, "step": 0.01}
+MEAN_SLIDER = {"min": -4.0, "max": 4.0, "step": 0.02}  # an arrow key moves q by a pixel or two
 # q's std slides on a base-2 log scale; 1 (the prior's) is an exact grid point.
 STD_SLIDER = {"base": 2, "min": -6.0, "max": 1.5, "step": 0.05}  # 0.016 ... 2.8
 

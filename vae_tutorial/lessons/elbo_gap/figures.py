@@ -69,8 +69,9 @@ def update_gap_explorer_figure(figure: Figure, log_px: float, elbo: float, q_den
     """Move the bars to ``elbo`` and the gap up to ``log_px``; draw q's density (on the figure's points)."""
     bars, curves = figure.axes
     floor = log_px - bar_view(log_px - elbo)
-    if bars.get_ylim() != (floor, log_px + 0.06 * (log_px - floor)):
-        bars.set_ylim(floor, log_px + 0.06 * (log_px - floor))  # a new scale: the figure redraws whole
+    if bars.get_ylim() != (floor, log_px + 0.06 * (log_px - floor)):  # a new scale: the figure redraws whole
+        bars.set_ylim(floor, log_px + 0.06 * (log_px - floor))
+        figure.tight_layout()  # room for the new tick labels
     shown_elbo = max(elbo, floor)
     (elbo_bar,) = bars.findobj(lambda artist: artist.get_gid() == "elbo bar")
     (gap_bar,) = bars.findobj(lambda artist: artist.get_gid() == "gap bar")
