@@ -7,7 +7,7 @@ brute-force sums and closed forms.
 """
 
 import math
-import statistics
+import time
 
 import pytest
 import torch
@@ -167,13 +167,13 @@ def test_explorer_buttons_put_q_on_the_posterior_and_on_the_prior(explorer):
 def test_explorer_blits_small_moves_and_redraws_fast(explorer):
     explorer.buttons["q = p(z|x)"].click()  # settles the bar's scale
     full = explorer.renderer.full_renders
-    times = []
-    for std in (0.105, 0.11, 0.1, 0.095, 0.09):
-        explorer.controls["q std"].value = std * explorer.posterior.stddev.item() / 0.1
-        times.append(explorer.last_draw_seconds)
+    start = time.process_time()  # CPU time: the same on a busy machine, unlike the wall clock
+    for share in (1.05, 1.1, 1.0, 0.95, 0.9):
+        explorer.controls["q std"].value = share * explorer.posterior.stddev.item()
+    seconds_per_redraw = (time.process_time() - start) / 5
     assert explorer.renderer.full_renders == full  # only the moving parts were drawn
     assert differing_share(explorer) < 0.01  # and they look as a full render does
-    assert statistics.median(times) < 0.1
+    assert seconds_per_redraw < 0.1, seconds_per_redraw
 
 
 # --- a trained VAE's gaps -----------------------------------------------------------------

@@ -28,6 +28,8 @@ class ElboGapExplorer(Explorer):
     "q = p(z)" put q on the true posterior or the prior. The left panel stacks the ELBO and
     the gap KL(q ‖ p(z|x)) up to log p(x); the right one draws q over p(z|x) and p(z).
     Readouts (``values``): "log p(x)", "ELBO", "gap KL(q ‖ p(z|x))", "ELBO + gap", "KL(q ‖ p(z))".
+    In a browser the sliders round a value to their step and send it back, so there the
+    "q = p(z|x)" button leaves a gap of a few thousandths of a nat; from Python it is exact.
     """
 
     def __init__(self, model: PPCA, x: Tensor):
