@@ -1,6 +1,6 @@
 """The lessons' widgets work in a real browser (issue 8).
 
-Starts JupyterLab on a free port with a token, opens lessons 1, 2 and 4 in headless
+Starts JupyterLab on a free port with a token, opens lessons 1, 2, 4 and 5 in headless
 Chromium (Debian's, driven by Playwright), runs all cells in quick mode as a learner
 would (Run > Run All Cells), checks that no cell shows an error, then moves the main
 explorer's slider with the keyboard and checks that its figure is redrawn (a new PNG,
@@ -32,10 +32,11 @@ import pytest
 from PIL import Image, ImageChops
 
 ROOT = Path(__file__).resolve().parents[1]
-# The lessons opened in the browser: 1, 2 and 4 (lesson 3's widgets are lesson 1's kind), or
+# The lessons opened in the browser: 1, 2, 4 and 5 (lesson 3's widgets are lesson 1's kind), or
 # every lesson with VAE_TUTORIAL_BROWSER_LESSONS=all (to refresh all the README's screenshots).
 BROWSER_LESSONS = (["0[1-9]_*.ipynb"] if os.environ.get("VAE_TUTORIAL_BROWSER_LESSONS") == "all"
-                   else ["01_*.ipynb", "02_*.ipynb", "04_*.ipynb"])
+                   else ["01_*.ipynb", "02_*.ipynb", "04_*.ipynb",
+                         "05_*.ipynb"])  # lesson 5: the ELBO-gap explorer
 LESSONS = sorted(path for pattern in BROWSER_LESSONS for path in (ROOT / "notebooks").glob(pattern))
 SCREENSHOTS = ROOT / "docs" / "images"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -286,7 +287,7 @@ def test_widget_manager_is_installed_for_jupyterlab():
 
 
 def test_the_browser_lessons_exist():
-    assert {"01_", "02_", "04_"} <= {path.name[:3] for path in LESSONS}, LESSONS
+    assert {"01_", "02_", "04_", "05_"} <= {path.name[:3] for path in LESSONS}, LESSONS
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda path: path.name)

@@ -10,10 +10,13 @@ answers, in the order of the lessons; the tests run every check against them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal
+from torch.distributions import MultivariateNormal, Normal
+
+from vae_tutorial.elbo import log_mean_exp
 
 # --- Lesson 1: the KL term (notebooks/01_kl_term.ipynb) -----------------------------------
 
@@ -87,3 +90,22 @@ def gaussian_per_pixel_bits(train_images: Tensor, test_images: Tensor) -> float:
 
 
 # --- Lesson 5: where the ELBO comes from (notebooks/05_the_elbo_gap.ipynb) -----------------
+
+
+def log_evidence(x: Tensor, W: Tensor, b: Tensor, sigma: float) -> Tensor:
+    """Exercise 1: log p(x) of probabilistic PCA, from its marginal N(b, W Wᵀ + σ² I): ``(N, D) -> (N,)``."""
+    covariance = W @ W.T + sigma**2 * torch.eye(len(b), dtype=W.dtype)  # (D, D)
+    return MultivariateNormal(b, covariance_matrix=covariance).log_prob(x)
+
+
+def true_posterior(x: Tensor, w: Tensor, b: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """Exercise 2: mean ``(N,)`` and std of p(z|x) for z ~ N(0, 1), x|z ~ N(w z + b, σ² I)."""
+    precision = 1 + (w @ w) / sigma**2  # 1/std²: the prior's 1 plus what x tells about z
+    mean = ((x - b) @ w) / sigma**2 / precision  # (N,)
+    return mean, 1 / math.sqrt(precision)
+
+
+def prior_sampling_estimate(log_likelihood: Callable[[Tensor], Tensor], k: int) -> Tensor:
+    """Exercise 3: log p(x) ≈ log mean_i p(x | z_i) with z_i ~ p(z) = N(0, 1), k samples."""
+    z = torch.randn(k, dtype=torch.float64)  # (k,)
+    return log_mean_exp(log_likelihood(z), dim=0)
