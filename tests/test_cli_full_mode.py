@@ -16,8 +16,10 @@ not the real bytes). Warnings are errors there (``-W error``), as in the rest of
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,9 +44,10 @@ def python_m_vae_tutorial(cwd: Path, *arguments: str) -> subprocess.CompletedPro
 
 
 @pytest.fixture
-def learner_folder(tmp_path) -> Path:
+def learner_folder(tmp_path) -> Iterator[Path]:
     write_fake_cifar10(tmp_path / "data", n_per_batch=20)  # 100 training images, 20 test images
-    return tmp_path
+    yield tmp_path
+    shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)  # ResNet-18 with Adam's state: 240 MB
 
 
 def test_cifar10_run_then_resume_with_the_articles_model(learner_folder):
