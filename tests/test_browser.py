@@ -42,8 +42,8 @@ BROWSER_LESSONS = (["0[1-9]_*.ipynb"] if os.environ.get("VAE_TUTORIAL_BROWSER_LE
 LESSONS = sorted(path for pattern in BROWSER_LESSONS for path in (ROOT / "notebooks").glob(pattern))
 SCREENSHOTS = ROOT / "docs" / "images"
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
-NO_CHROMIUM = ("no Chromium for Playwright to drive: install Debian's (apt-get install chromium, "
-               "as .ci/run does) or Playwright's own (python -m playwright install chromium)")
+NO_CHROMIUM = ("no Chromium for Playwright to drive: install Debian's (apt-get install chromium, as .ci/run "
+               f"does) or Playwright's own, the ecosystem's way ({sys.executable} -m playwright install chromium)")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_ALL_TIMEOUT_MS = 20 * 60 * 1000  # a quick-mode lesson on a loaded 2-core CPU
@@ -329,7 +329,7 @@ def test_find_chromium_prefers_debian_then_playwrights_own(playwright_without_br
 @pytest.mark.parametrize("ci, outcome", [("", pytest.skip.Exception), ("true", pytest.fail.Exception)])
 def test_without_chromium_it_skips_and_says_how_to_get_one_but_fails_in_ci(ci, outcome, monkeypatch):
     monkeypatch.setenv("CI", ci)
-    with pytest.raises(outcome, match=re.escape("python -m playwright install chromium")):
+    with pytest.raises(outcome, match=re.escape(f"{sys.executable} -m playwright install chromium")):
         cannot_run(NO_CHROMIUM)
 
 
