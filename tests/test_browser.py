@@ -42,8 +42,9 @@ BROWSER_LESSONS = (["0[1-9]_*.ipynb"] if os.environ.get("VAE_TUTORIAL_BROWSER_LE
 LESSONS = sorted(path for pattern in BROWSER_LESSONS for path in (ROOT / "notebooks").glob(pattern))
 SCREENSHOTS = ROOT / "docs" / "images"
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
-NO_CHROMIUM = ("no Chromium for Playwright to drive: install Debian's (apt-get install chromium, as .ci/run "
-               f"does) or Playwright's own, the ecosystem's way ({sys.executable} -m playwright install chromium)")
+NO_CHROMIUM = ("no Chromium for Playwright to drive: install Debian's (apt-get install chromium, as "
+               ".ci/run does) or Playwright's own, the ecosystem's way "
+               f"({sys.executable} -m playwright install chromium)")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_ALL_TIMEOUT_MS = 20 * 60 * 1000  # a quick-mode lesson on a loaded 2-core CPU
