@@ -63,14 +63,14 @@ tv_cifar.check_integrity = lambda path, md5=None: tv_cifar.os.path.isfile(path) 
 SHRINK_LESSON_3 = FAKE_CIFAR10_INTEGRITY + """\
 import dataclasses
 assert (DATASET, BACKBONE, LATENT_DIM) == ("cifar10", "resnet18", 256), "not full mode's settings"
-TRAINING = dataclasses.replace(TRAINING, epochs=2, batch_size=16)
-TRAIN_IMAGES, VAL_IMAGES = 64, 32  # of the fake 100 training images
+TRAINING = dataclasses.replace(TRAINING, epochs=2, batch_size=8)
+TRAIN_IMAGES, VAL_IMAGES = 32, 16  # of the fake 100 training images
 TEST_IMAGES = 16
 IWAE_K, IWAE_IMAGES = 4, 16
 """
 SHRINK_LESSON_4 = FAKE_CIFAR10_INTEGRITY + """\
 assert DATASET == "cifar10", "not full mode's settings"
-TEST_IMAGES = 12  # enough draws for the Monte-Carlo KL check; the sensitivity decodes them 256 times
+TEST_IMAGES = 16  # enough draws for the Monte-Carlo KL check; the sensitivity decodes them 256 times
 IWAE_IMAGES, IWAE_MAX_K = 8, 4
 """
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -174,11 +174,11 @@ def test_lesson3_trains_the_full_mode_model_on_cifar10(workdir, full_mode, capsy
     notebook = run_notebook(with_injected_cell(path, SHRINK_LESSON_3), workdir)
     allowed = check_errors(notebook, path.name)
     output = text_of(notebook)
-    assert "full mode" in output and "cifar10: 64 training, 32 validation, 16 test images" in output, output
+    assert "full mode" in output and "cifar10: 32 training, 16 validation, 16 test images" in output, output
     assert "training on CPU will take about" in output, "the run-time guard did not run"
     model, history = load_checkpoint(workdir / "checkpoints" / "lesson3_cifar10.pt")  # where lesson 4 looks
     assert model.config.backbone == "resnet18" and model.latent_dim == 256
-    assert history.epochs == 2 and history.steps == 2 * 64 // 16 and torch.isfinite(model.log_scale).all()
+    assert history.epochs == 2 and history.steps == 2 * 32 // 8 and torch.isfinite(model.log_scale).all()
     # A tagged claim may fail on random images, but not because training produced NaNs.
     curves = [value for split in (history.train, history.val) for values in split.values()
               for value in values]
@@ -195,7 +195,7 @@ def test_lesson4_explores_lesson3s_checkpoint(workdir, full_mode, capsys):
     allowed = check_errors(notebook, path.name)
     output = text_of(notebook)
     assert "loaded lesson 3's checkpoint checkpoints/lesson3_cifar10.pt" in output, output
-    assert "12 cifar10 test images" in output, output
+    assert "16 cifar10 test images" in output, output
     report(capsys, path.name, allowed, time.monotonic() - start)
 
 
