@@ -7,8 +7,11 @@ explorer's slider with the keyboard and checks that its figure is redrawn (a new
 different pixels, not blank) and that its readouts change. A screenshot of each lesson's
 main widget goes to docs/images/ for the README.
 
-Without Chromium or Playwright the test skips on a developer's machine and fails in CI
-(``CI=true``): `make test` installs Debian's chromium when /usr/bin/chromium is missing.
+The browser is Debian's /usr/bin/chromium when it is there, else a Chromium that Playwright
+manages when one is installed (``python -m playwright install chromium``, the ecosystem's
+way; nothing here downloads one). Without either, or without Playwright, the test skips on a
+developer's machine, saying so, and fails in CI (``CI=true``): `.ci/run` installs Debian's
+chromium before `make test`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ BROWSER_LESSONS = (["0[1-9]_*.ipynb"] if os.environ.get("VAE_TUTORIAL_BROWSER_LE
                          "05_*.ipynb"])  # lesson 5: the ELBO-gap explorer
 LESSONS = sorted(path for pattern in BROWSER_LESSONS for path in (ROOT / "notebooks").glob(pattern))
 SCREENSHOTS = ROOT / "docs" / "images"
-CHROMIUM = Path("/usr/bin/chromium")
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+NO_CHROMIUM = ("no Chromium for Playwright to drive: install Debian's (apt-get install chromium, as "
+               ".ci/run does) or Playwright's own, the ecosystem's way "
+               f"({sys.executable} -m playwright install chromium)")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_ALL_TIMEOUT_MS = 20 * 60 * 1000  # a quick-mode lesson on a loaded 2-core CPU
@@ -58,6 +64,19 @@ def cannot_run(reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"browser test cannot run in CI: {reason}")
     pytest.skip(reason)
+
+
+def find_chromium(playwright, debian: Path | None = None) -> Path | None:
+    """Debian's chromium when it is there, else Playwright's own when it is installed, else None.
+
+    Playwright knows where its managed Chromium would be (under ``PLAYWRIGHT_BROWSERS_PATH``,
+    by default ``~/.cache/ms-playwright``); only ``playwright install`` puts one there.
+    """
+    debian = DEBIAN_CHROMIUM if debian is None else debian
+    if debian.is_file() and os.access(debian, os.X_OK):
+        return debian
+    managed = Path(playwright.chromium.executable_path)
+    return managed if managed.is_file() else None
 
 
 # --- JupyterLab --------------------------------------------------------------------------
@@ -267,14 +286,15 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        cannot_run(f"{CHROMIUM} is missing (Debian: apt-get install chromium; `make test` does it)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
         cannot_run(f"the playwright package is missing ({error}); install the test extra")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        executable = find_chromium(playwright)
+        if executable is None:
+            cannot_run(NO_CHROMIUM)
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -284,6 +304,35 @@ def test_widget_manager_is_installed_for_jupyterlab():
     extensions = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
     manager = extensions / "@jupyter-widgets" / "jupyterlab-manager" / "package.json"
     assert manager.is_file(), "install jupyterlab_widgets (it comes with ipywidgets>=8)"
+
+
+@pytest.fixture
+def playwright_without_browsers(tmp_path, monkeypatch) -> Iterator[object]:
+    """Playwright looking for its managed browsers in an empty folder: none is installed."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-browsers"))
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+def test_find_chromium_prefers_debian_then_playwrights_own(playwright_without_browsers, tmp_path):
+    debian = tmp_path / "usr-bin-chromium"
+    assert find_chromium(playwright_without_browsers, debian) is None  # neither: the test skips
+    managed = Path(playwright_without_browsers.chromium.executable_path)
+    assert managed.is_relative_to(tmp_path / "no-browsers"), managed
+    managed.parent.mkdir(parents=True)
+    managed.write_text("")  # what `playwright install chromium` leaves there (a stand-in)
+    assert find_chromium(playwright_without_browsers, debian) == managed
+    debian.write_text("")
+    debian.chmod(0o755)
+    assert find_chromium(playwright_without_browsers, debian) == debian
+
+
+@pytest.mark.parametrize("ci, outcome", [("", pytest.skip.Exception), ("true", pytest.fail.Exception)])
+def test_without_chromium_it_skips_and_says_how_to_get_one_but_fails_in_ci(ci, outcome, monkeypatch):
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match=re.escape(f"{sys.executable} -m playwright install chromium")):
+        cannot_run(NO_CHROMIUM)
 
 
 def test_the_browser_lessons_exist():
