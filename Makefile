@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned to the releases this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: lab test lint unit notebooks bench clean
+.PHONY: lab test lint unit notebooks bench widget-latency clean
 
 # `make test` needs only python3 and make. The browser test (tests/test_browser.py) drives
 # Debian's /usr/bin/chromium when it is there, else a Chromium that Playwright manages
@@ -39,6 +39,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m vae_tutorial.tools.bench
+
+# Key press -> new figure on screen for every lesson's main explorer, in JupyterLab + Chromium.
+widget-latency: $(STAMP)
+	$(BIN)/python benchmarks/widget_latency.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,14 +1,14 @@
-"""Full mode, the GPU learner's path, runs in every test run: lessons 3 and 4 on CIFAR-10 (issue 17).
+"""Full mode, the GPU learner's path, runs in every test run: lessons 3, 4 and 5 on CIFAR-10 (issue 17).
 
-Every other notebook test runs in quick mode (shapes, the small backbone). Here lessons 3
-and 4 run **in full mode** — no ``VAE_TUTORIAL_QUICK`` — on the CPU, with nbclient, in a
+Every other notebook test runs in quick mode (shapes, the small backbone). Here lessons 3,
+4 and 5 run **in full mode** — no ``VAE_TUTORIAL_QUICK`` — on the CPU, with nbclient, in a
 scratch folder that is the kernels' working directory, so ``data/`` and ``checkpoints/``
 are the ones the lessons use. ``data/`` holds a small fake CIFAR-10 in torchvision's real
 on-disk format (``tests/test_data.py`` writes it); lesson 3 trains the full-mode model
-(ResNet-18, 256-d latent) on it and saves its checkpoint, lesson 4 loads that checkpoint.
+(ResNet-18, 256-d latent) on it and saves its checkpoint, lessons 4 and 5 load that checkpoint.
 
 The only change to a notebook is one cell injected right after its settings cell
-(``SHRINK_LESSON_3``, ``SHRINK_LESSON_4`` below): it checks that the settings are full
+(``SHRINK_LESSON_3``, ``SHRINK_LESSON_4``, ``SHRINK_LESSON_5`` below): it checks that the settings are full
 mode's, shrinks the sizes (images, epochs, importance samples; lesson 3's run-time guard
 then lets the short run through on its own measurement), and replaces torchvision's md5
 check by an existence check inside the kernel — our files have the real format but not the
@@ -73,6 +73,11 @@ assert DATASET == "cifar10", "not full mode's settings"
 TEST_IMAGES = 16  # enough draws for the Monte-Carlo KL check; the sensitivity decodes them 256 times
 IWAE_IMAGES, IWAE_MAX_K = 8, 4
 """
+SHRINK_LESSON_5 = FAKE_CIFAR10_INTEGRITY + """\
+assert USE_CHECKPOINT, "full mode with lesson 3's checkpoint: lesson 5 measures lesson 3's CIFAR-10 model"
+GAP_IMAGES, AGGREGATE_IMAGES = 4, 16  # of the fake 20 test images
+OPT_STEPS, IWAE_K, ELBO_SAMPLES = 60, 32, 32  # enough for q* to beat the encoder beyond noise
+"""
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -91,11 +96,13 @@ def full_mode(monkeypatch):
     monkeypatch.delenv("VAE_TUTORIAL_QUICK", raising=False)
 
 
-def with_injected_cell(path: Path, source: str) -> nbformat.NotebookNode:
-    """The notebook with ``source`` as a new code cell right after its settings cell."""
+def with_injected_cell(path: Path, source: str,
+                       settings_line: str = "DATASET = quick_or_full(") -> nbformat.NotebookNode:
+    """The notebook with ``source`` as a new code cell right after its settings cell (the one with
+    ``settings_line``)."""
     notebook = nbformat.read(path, as_version=4)
     settings = [i for i, cell in enumerate(notebook.cells)
-                if cell.cell_type == "code" and "DATASET = quick_or_full(" in cell.source]
+                if cell.cell_type == "code" and settings_line in cell.source]
     assert len(settings) == 1, f"{path.name}: expected one settings cell, found {settings}"
     injected = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-by-test-full-mode"]})
     notebook.cells.insert(settings[0] + 1, injected)
@@ -196,6 +203,17 @@ def test_lesson4_explores_lesson3s_checkpoint(workdir, full_mode, capsys):
     output = text_of(notebook)
     assert "loaded lesson 3's checkpoint checkpoints/lesson3_cifar10.pt" in output, output
     assert "16 cifar10 test images" in output, output
+    report(capsys, path.name, allowed, time.monotonic() - start)
+
+
+def test_lesson5_measures_lesson3s_cifar10_model(workdir, full_mode, capsys):
+    assert (workdir / "checkpoints" / "lesson3_cifar10.pt").is_file(), "lesson 3's test left no checkpoint"
+    start = time.monotonic()
+    path = ROOT / "notebooks" / "05_the_elbo_gap.ipynb"
+    notebook = run_notebook(with_injected_cell(path, SHRINK_LESSON_5, "USE_CHECKPOINT = quick_or_full("),
+                            workdir)
+    allowed = check_errors(notebook, path.name)
+    assert "measuring lesson 3's CIFAR-10 model from checkpoints/lesson3_cifar10.pt" in text_of(notebook)
     report(capsys, path.name, allowed, time.monotonic() - start)
 
 
