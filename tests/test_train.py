@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vae_tutorial import VAE, History, NonFiniteLossError, evaluate, fit, load_checkpoint, save_checkpoint
-from vae_tutorial.train import TrainConfig, make_optimizer
+from vae_tutorial.train import TrainConfig, autocast_dtype, make_optimizer
 
 CONFIG_FIELDS = {field.name for field in fields(TrainConfig)}
 
@@ -189,3 +189,15 @@ def test_compiled_networks_compute_the_same_elbo():
     compiled = elbo(model, x).elbo
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-2)
     assert list(model.state_dict()) == names
+
+
+@pytest.mark.parametrize(("device", "native_bf16", "expected"), [
+    ("cpu", True, None), ("cuda", True, torch.bfloat16), ("cuda", False, None)])
+def test_auto_precision_is_bf16_only_on_gpus_built_for_it(monkeypatch, device, native_bf16, expected):
+    """Colab's free T4 only emulates bf16 (slowly; torch.compile may fail there): "auto" is fp32 there."""
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: asked.append(including_emulation) or native_bf16)
+    assert autocast_dtype("auto", torch.device(device)) == expected
+    assert asked in ([], [False])  # emulation does not count
+    assert autocast_dtype("bf16", torch.device(device)) == torch.bfloat16  # asked for explicitly: bf16

@@ -68,10 +68,11 @@ def default_device() -> torch.device:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """``"auto"`` is bf16 on CUDA and fp32 elsewhere. Returns the autocast dtype, or None for fp32."""
+    """The autocast dtype, or None for fp32; ``"auto"``: bf16 on GPUs built for it (not a T4), else fp32."""
     checks.check_choice(precision, PRECISIONS, "precision")
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+        native = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+        precision = "bf16" if native else "fp32"
     return torch.bfloat16 if precision == "bf16" else None
 
 
