@@ -222,8 +222,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     notebooks = [path for prefix in args.lessons
                  for path in sorted((ROOT / "notebooks").glob(f"{prefix}_*.ipynb"))]
-    if not browser_test.CHROMIUM.exists():
-        raise SystemExit(f"{browser_test.CHROMIUM} is missing (Debian: apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     state = Path(tempfile.mkdtemp(prefix="widget-latency-"))
@@ -231,7 +229,10 @@ def main(argv: list[str] | None = None) -> dict:
     lab = browser_test.start_lab(state / "notebooks", state)
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(browser_test.CHROMIUM),
+            executable = browser_test.find_chromium(playwright)  # the browser test's choice
+            if executable is None:
+                raise SystemExit(browser_test.NO_CHROMIUM)
+            chromium = playwright.chromium.launch(executable_path=str(executable),
                                                   args=browser_test.CHROMIUM_ARGS)
             results = [measure_or_report(chromium, lab, path, args) for path in notebooks]
             chromium.close()
