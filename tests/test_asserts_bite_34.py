@@ -4,8 +4,9 @@ taught, an assert in them fails; run against the right version, they pass.
 Each test executes the notebook's own cell (found by its id) in a namespace built here from
 a small model, so the cells are tested as the learner runs them, in seconds. The wrong
 versions: the KL averaged over the latent dimensions instead of summed, the sign of the
-ELBO flipped (the article's logged "elbo" is -ELBO), q and p swapped, σ fixed at 1, a
-slerp that is not one, and a code that carries nothing (posterior collapse).
+ELBO flipped (the article's logged "elbo" is -ELBO), q and p swapped, σ fixed at 1, the
+article's sampler (z = 0 every time), reconstructions that ignore the image, a slerp that
+is not one, and a code that carries nothing (posterior collapse).
 """
 
 import copy
@@ -37,6 +38,7 @@ from vae_tutorial import (
 )
 from vae_tutorial.elbo import ELBO, elbo_terms, importance_log_weights
 from vae_tutorial.lessons import latent_space
+from vae_tutorial.lessons.shared import image_rows_figure
 from vae_tutorial.lessons.train_on_cifar10 import PosteriorTrack
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -136,6 +138,37 @@ def test_lesson3_training_asserts_pass_the_right_run(lesson3_runs):
 def test_lesson3_training_asserts_catch_a_wrong_run(lesson3_runs, wrong, cell_id):
     with pytest.raises(AssertionError):
         run(cell(LESSON3, cell_id), dict(lesson3_runs[wrong]))
+
+
+SAMPLES, SAMPLE_CHECK = "3d683ff6", "785fbec1"
+WRONG_SAMPLERS = {  # the samples-and-reconstructions cell, made wrong in one place each
+    "the article's sampler (z = 0)": (
+        "samples = model.sample(12, generator=torch.Generator(device=DEVICE).manual_seed(1))",
+        "samples = model.decode(torch.zeros(12, LATENT_DIM)).clamp(0, 1)"),
+    "reconstructions that ignore the image": ("model.decode(model.encode(originals).loc)",
+                                              "model.decode(torch.randn(12, LATENT_DIM))"),
+}
+
+
+def samples_namespace(lesson3_runs) -> dict:
+    namespace = dict(lesson3_runs[None])
+    namespace.update(image_rows_figure=image_rows_figure, LATENT_DIM=namespace["model"].latent_dim)
+    namespace["model"].eval()
+    return namespace
+
+
+def test_lesson3_sample_asserts_pass_the_right_samples(lesson3_runs):
+    namespace = samples_namespace(lesson3_runs)
+    run(cell(LESSON3, SAMPLES), namespace)
+    run(cell(LESSON3, SAMPLE_CHECK), namespace)
+
+
+@pytest.mark.parametrize("wrong", WRONG_SAMPLERS)
+def test_lesson3_sample_asserts_catch_wrong_samples(lesson3_runs, wrong):
+    namespace = samples_namespace(lesson3_runs)
+    run(mutate(cell(LESSON3, SAMPLES), *WRONG_SAMPLERS[wrong]), namespace)
+    with pytest.raises(AssertionError):
+        run(cell(LESSON3, SAMPLE_CHECK), namespace)
 
 
 # --- lesson 4 -----------------------------------------------------------------------------------
