@@ -268,3 +268,12 @@ def test_lesson4_probe_asserts_catch_a_code_that_carries_nothing(lesson4_model):
     namespace = {"lesson": latent_space, "test_factors": factors, "test_labels": None, "q": collapsed}
     with pytest.raises(AssertionError):
         run(cell(LESSON4, PROBE), namespace)
+
+
+def test_lesson4_probe_asserts_run_on_cifar10_labels_too():
+    labels = torch.arange(1000) % 10  # CIFAR-10's branch: no factors, ten classes
+    codes = torch.nn.functional.one_hot(labels).float() + 0.3 * torch.randn(1000, 10)  # (1000, 10)
+    namespace = {"lesson": latent_space, "test_factors": None, "test_labels": labels}
+    run(cell(LESSON4, PROBE), {**namespace, "q": Normal(codes, torch.ones(1000, 10))})
+    with pytest.raises(AssertionError):  # posterior collapse: noise for a code
+        run(cell(LESSON4, PROBE), {**namespace, "q": Normal(torch.randn(1000, 10), torch.ones(1000, 10))})
