@@ -21,13 +21,13 @@ from vae_tutorial import (
 )
 from vae_tutorial.elbo import importance_log_weights
 from vae_tutorial.lessons.latent_space import explorers, figures
-from vae_tutorial.lessons.latent_space.bounds import iwae_curve, iwae_from_log_weights
 from vae_tutorial.lessons.latent_space.factors import (
     discrete_mutual_information,
     factor_correlations,
     factor_features,
     factor_mutual_information,
     factor_table,
+    label_probe,
     linear_probe,
     multiple_correlation,
     principal_components,
@@ -42,6 +42,7 @@ from vae_tutorial.lessons.latent_space.paths import (
     slerp,
 )
 from vae_tutorial.lessons.latent_space.usage import decoder_sensitivity, rank_correlation
+from vae_tutorial.lessons.shared.bounds import iwae_curve, iwae_from_log_weights
 from vae_tutorial.lessons.shared.explorer import Explorer
 from vae_tutorial.lessons.shared.posteriors import active_units, dimensions_by_kl, kl_per_dimension
 
@@ -287,6 +288,20 @@ def test_linear_probe_survives_nearly_collinear_codes(shapes_small):
     features = torch.randn(512, 20, dtype=torch.float64)
     codes = torch.cat([x[:, None] + 1e-7 * features, features], dim=1)  # 20 near-copies of x, rank 21
     assert linear_probe(codes, {"x": factors["x"]}) > 0.99
+
+
+def test_label_probe_reads_classes_that_the_code_separates_and_not_noise():
+    labels = torch.arange(600) % 3  # three classes
+    centres = torch.tensor([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]])
+    codes = torch.cat([centres[labels] + 0.3 * torch.randn(600, 2), torch.randn(600, 6)], dim=1)  # (600, 8)
+    accuracy, chance = label_probe(codes, labels)
+    assert accuracy == 1.0
+    held_out = labels[300:]  # chance: the training half's most frequent class, scored on the held-out half
+    assert chance == pytest.approx((held_out == torch.bincount(labels[:300]).argmax()).double().mean().item())
+    noise_accuracy, noise_chance = label_probe(torch.randn(600, 8), labels)
+    assert abs(noise_accuracy - noise_chance) < 0.1  # a code that carries nothing: about chance
+    with pytest.raises(ValueError, match="labels"):
+        label_probe(codes, labels[:10])
 
 
 def test_factor_table_names_the_best_dimension_of_each_factor():

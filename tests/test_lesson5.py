@@ -214,14 +214,14 @@ def test_optimal_posterior_beats_the_encoder_and_leaves_the_decoder_alone(vae_an
     assert batched.log_px.shape == (4,)
 
 
-def test_nested_iwae_curve_rises_and_ends_at_burdas_bound():
+def test_iwae_curve_rises_and_ends_at_burdas_bound():
     log_w = 30 * torch.randn(64, 5)
-    curve = lesson.nested_iwae_curve(log_w, [1, 2, 4, 8, 16, 32, 64])
+    curve = lesson.iwae_curve(log_w, [1, 2, 4, 8, 16, 32, 64])
     assert (curve.diff() >= 0).all()
     torch.testing.assert_close(curve[0], log_w.mean())
     torch.testing.assert_close(curve[-1], (torch.logsumexp(log_w, 0) - math.log(64)).mean())
-    with pytest.raises(ValueError, match="divide"):
-        lesson.nested_iwae_curve(log_w, [3])
+    with pytest.raises(ValueError, match="divisor"):
+        lesson.iwae_curve(log_w, [3])
 
 
 # --- the aggregate posterior --------------------------------------------------------------

@@ -26,13 +26,13 @@ from vae_tutorial.lessons.elbo_gap.gaps import (
     InferenceGaps,
     inference_gaps,
     measure_inference_gaps,
-    nested_iwae_curve,
     optimal_posterior,
 )
 from vae_tutorial.lessons.elbo_gap.ppca import PPCA, fit_ppca, grey_patches
+from vae_tutorial.lessons.shared.bounds import iwae_curve
 
 __all__ = ["PPCA", "ElboGapExplorer", "FixedPosterior", "InferenceGaps", "Surgery", "aggregate_log_density",
            "aggregate_posterior_figure", "elbo_gap_explorer", "elbo_surgery", "fit_ppca", "grey_patches",
            "inference_gaps", "inference_gaps_figure", "iwae_closing_in_figure", "marginal_kl_on_grid",
-           "measure_inference_gaps", "moment_matched_kl", "nested_iwae_curve", "optimal_posterior",
+           "measure_inference_gaps", "moment_matched_kl", "iwae_curve", "optimal_posterior",
            "prior_holes", "sample_aggregate"]

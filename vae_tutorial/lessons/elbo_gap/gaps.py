@@ -150,14 +150,3 @@ def measure_inference_gaps(model: nn.Module, x: Tensor, steps: int = 200, k: int
              for batch in x.split(batch_size)]
     return InferenceGaps(*(torch.cat([getattr(part, name) for part in parts]) for name in
                            ("log_px", "elbo_optimal", "elbo_encoder", "elbo_optimal_se", "elbo_encoder_se")))
-
-
-def nested_iwae_curve(log_w: Tensor, ks: list[int]) -> Tensor:
-    """Mean over images of the k-sample bound from ``K`` log weights ``(K, B)``, averaged over K/k blocks.
-
-    A block of 2k is two blocks of k and the log is concave, so the curve never goes down
-    as k doubles (lesson 4 explains it). Returns ``(len(ks),)`` nats per image.
-    """
-    if any(log_w.shape[0] % k for k in ks):
-        raise ValueError(f"every k must divide the {log_w.shape[0]} samples, got {ks}")
-    return torch.stack([log_mean_exp(log_w.view(-1, k, log_w.shape[1]), dim=1).mean() for k in ks])

@@ -176,6 +176,30 @@ def factor_table(names: Sequence[str], dims: Sequence[int], correlation: Tensor,
     return "\n".join(lines)
 
 
+def label_probe(q_loc: Tensor, labels: Tensor, train_fraction: float = 0.5,
+                ridge: float = 1e-3) -> tuple[float, float]:
+    """Held-out accuracy of a linear classifier from the code to class labels, and chance's.
+
+    What CIFAR-10 has instead of known factors: its labels. A ridge regression onto one-hot
+    labels (``ridge_regression``), fitted on the first ``train_fraction`` of the images, predicts
+    the class with the largest output on the rest. Chance is the accuracy, on the same held-out
+    images, of always answering the most frequent class of the training part.
+    Args: ``q_loc (N, latent_dim)``, ``labels (N,)`` integers. Returns ``(accuracy, chance)``.
+    """
+    n_train = int(len(q_loc) * train_fraction)
+    if labels.shape != (len(q_loc),) or not 0 < n_train < len(q_loc):
+        raise ValueError(f"need (N, latent_dim) codes, (N,) labels and images on both sides of the "
+                         f"split, got shapes {tuple(q_loc.shape)} and {tuple(labels.shape)}, "
+                         f"train_fraction {train_fraction!r}")
+    labels = labels.long()
+    one_hot = torch.nn.functional.one_hot(labels).double()  # (N, classes)
+    predict = ridge_regression(q_loc[:n_train].double(), one_hot[:n_train], ridge)
+    guesses = predict(q_loc[n_train:].double()).argmax(dim=1)  # (N - n_train,)
+    accuracy = (guesses == labels[n_train:]).double().mean().item()
+    most_frequent = torch.bincount(labels[:n_train]).argmax()
+    return accuracy, (labels[n_train:] == most_frequent).double().mean().item()
+
+
 
 def principal_components(q_loc: Tensor, n_components: int = 2) -> tuple[Tensor, Tensor]:
     """Project posterior means onto their top principal components (PCA by SVD).

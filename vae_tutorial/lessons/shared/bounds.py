@@ -1,4 +1,4 @@
-"""The IWAE bound for growing k (lesson 4).
+"""The IWAE bound for growing k, from one set of log weights (lessons 4 and 5).
 
 Lesson machinery: a learner need not read it (the VAE itself is the core, ``vae_tutorial/*.py``).
 
