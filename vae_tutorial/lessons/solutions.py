@@ -18,6 +18,27 @@ from torch.distributions import MultivariateNormal, Normal
 
 from vae_tutorial.elbo import log_mean_exp
 
+# --- Lesson 0: the setup check (notebooks/00_setup_check.ipynb) ---------------------------
+
+
+def conv_parameters(in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> int:
+    """Exercise 1: out_channels filters of in_channels x k x k weights, plus a bias each."""
+    return out_channels * in_channels * kernel_size**2 + (out_channels if bias else 0)
+
+
+def dequantize(images: Tensor, noise: Tensor) -> Tensor:
+    """Exercise 2: uint8 values v and noise u in [0, 1) of the same shape -> (v + u) / 256 in [0, 1)."""
+    return (images.float() + noise) / 256
+
+
+def circle_area_ratio(images: Tensor, factors: dict[str, Tensor]) -> float:
+    """Exercise 3: mean over the circles of (pixels that differ from the background) / (π size²)."""
+    circles = factors["shape"] == 1
+    background = (factors["background"][circles] * 255).round().to(torch.uint8)  # (n,)
+    drawn = (images[circles] != background[:, None, None, None]).any(dim=1).sum(dim=(1, 2))  # (n,)
+    return (drawn / (math.pi * factors["size"][circles] ** 2)).mean().item()
+
+
 # --- Lesson 1: the KL term (notebooks/01_kl_term.ipynb) -----------------------------------
 
 
