@@ -41,7 +41,7 @@ def run_check(title: str, trial: Callable[[], None]) -> str:
         trial()
     except NotImplementedError:
         print(f"{title}: {NOT_ATTEMPTED}. Replace the `raise NotImplementedError` line with your "
-              "code and run both cells again; the solutions are in vae_tutorial/lessons/solutions.py.")
+              "code and run it again with its check; the solutions are in vae_tutorial/lessons/solutions.py.")
         return NOT_ATTEMPTED
     print(f"{title}: {CORRECT}.")
     return CORRECT
