@@ -1,13 +1,16 @@
-"""The exercises of lessons 1 and 2: every check passes the solution, fails a wrong answer, spares the stub.
+"""Lessons 0 to 2's exercises: every check passes the solution, fails a wrong answer, spares the stub.
 
 A wrong answer must raise ``ExerciseError`` with a message that says what was expected and what
 came back; the untouched stub (``raise NotImplementedError``) must report "not attempted yet"
-without raising, so that the notebook still runs from top to bottom.
+without raising, so that the notebook still runs from top to bottom. Lesson 0's notebook
+holds the stubs only (the solutions live in ``vae_tutorial.lessons.solutions``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,11 +18,34 @@ import torch
 from vae_tutorial.lessons import solutions
 from vae_tutorial.lessons.kl_term import exercises as lesson_1
 from vae_tutorial.lessons.reconstruction_term import exercises as lesson_2
+from vae_tutorial.lessons.setup_check import exercises as lesson_0
 from vae_tutorial.lessons.shared.exercises import CORRECT, NOT_ATTEMPTED, ExerciseError
 
 
 def stub(*args, **kwargs):
     raise NotImplementedError
+
+
+def conv_without_bias(in_channels, out_channels, kernel_size, bias):  # the bias forgotten
+    return out_channels * in_channels * kernel_size**2
+
+
+def conv_one_filter(in_channels, out_channels, kernel_size, bias):  # k x k x c_in, once
+    return in_channels * kernel_size**2 + bias
+
+
+def dequantize_by_255(images, noise):  # 255 + u / 255 > 1
+    return (images.float() + noise) / 255
+
+
+def dequantize_without_noise(images, noise):
+    return images.float() / 256
+
+
+def ratio_of_every_shape(images, factors):  # squares and triangles too
+    background = (factors["background"] * 255).round().to(torch.uint8)
+    drawn = (images != background[:, None, None, None]).any(dim=1).sum(dim=(1, 2))
+    return (drawn / (math.pi * factors["size"] ** 2)).mean().item()
 
 
 def kl_without_the_half(mu, sigma):
@@ -63,6 +89,9 @@ def bits_without_the_eight(train_images, test_images):
 
 
 CHECKS = {  # check: (solution, wrong answers)
+    lesson_0.check_conv_parameters: (solutions.conv_parameters, [conv_without_bias, conv_one_filter]),
+    lesson_0.check_dequantize: (solutions.dequantize, [dequantize_by_255, dequantize_without_noise]),
+    lesson_0.check_circle_area_ratio: (solutions.circle_area_ratio, [ratio_of_every_shape]),
     lesson_1.check_kl_normal_vs_standard: (solutions.kl_normal_vs_standard, [kl_without_the_half]),
     lesson_1.check_samples_needed: (solutions.samples_needed, [samples_without_the_mean_term]),
     lesson_1.check_gradient_step: (solutions.gradient_step, [step_with_z_held_still]),
@@ -95,7 +124,16 @@ def test_the_untouched_stub_is_not_attempted_yet(check, capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
-def test_every_exercise_check_of_lessons_1_and_2_is_tested():
-    for module in (lesson_1, lesson_2):
+def test_every_exercise_check_of_lessons_0_to_2_is_tested():
+    for module in (lesson_0, lesson_1, lesson_2):
         names = {name for name in dir(module) if name.startswith("check_")}
         assert names == {check.__name__ for check in CHECKS if check.__module__ == module.__name__}
+
+
+def test_lesson_0s_notebook_holds_stubs_only():
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "00_setup_check.ipynb"
+    cells = ["".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]
+             if cell["cell_type"] == "code"]
+    for name in (name for name in dir(lesson_0) if name.startswith("check_")):
+        (cell,) = [source for source in cells if f"exercises.{name}(" in source]
+        assert "raise NotImplementedError" in cell, cell
