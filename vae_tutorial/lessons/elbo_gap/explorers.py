@@ -36,7 +36,6 @@ class ElboGapExplorer(Explorer):
         self.model, self.x = model, x.reshape(1, -1).double()  # (1, D)
         self.log_px = float(model.log_evidence(self.x))
         self.posterior = model.posterior(self.x)
-        self.setting_both = False  # True while a button moves both sliders: one redraw, not two
         controls = {"q mean": widgets.FloatSlider(value=0.0, **MEAN_SLIDER, description="q mean"),
                     "q std": widgets.FloatLogSlider(value=1.0, **STD_SLIDER, description="q std")}
         buttons = {"q = p(z|x)": widgets.Button(description="q = p(z|x)"),
@@ -51,16 +50,7 @@ class ElboGapExplorer(Explorer):
 
     def set_q(self, mean: float, std: float) -> None:
         """Put q at N(mean, std²) (the sliders move there) and redraw once."""
-        self.setting_both = True
-        try:
-            self.controls["q mean"].value, self.controls["q std"].value = mean, std
-        finally:
-            self.setting_both = False
-        self.refresh()
-
-    def on_change(self, change: dict) -> None:
-        if not self.setting_both:
-            self.refresh()
+        self.set_values({"q mean": mean, "q std": std})
 
     def q(self) -> tuple[Tensor, Tensor]:
         """q's mean and std as the sliders set them, each ``(1, 1)`` (one point, one latent dimension)."""

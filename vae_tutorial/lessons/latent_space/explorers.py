@@ -37,7 +37,6 @@ class LatentExplorer(Explorer):
                  slider_limit: float = 3.0):
         self.model, self.images, self.dims = unwrap(model), images, [int(d) for d in dims]
         self.index, self.code = start, self.encode(start)
-        self.holding = False  # True while recentre() moves the sliders: one redraw, not one per slider
         sliders = {f"shift z[{d}]": widgets.FloatSlider(
             value=0.0, min=-slider_limit, max=slider_limit, step=0.05, description=f"shift z[{d}]",
             style={"description_width": "6em"}) for d in self.dims}  # one width: the sliders line up
@@ -58,17 +57,7 @@ class LatentExplorer(Explorer):
         """Show image ``index`` (wrapping around) with every shift back at 0; redraw once."""
         self.index = index % len(self.images)
         self.code = self.encode(self.index)
-        self.holding = True
-        try:
-            for slider in self.controls.values():
-                slider.value = 0.0
-        finally:
-            self.holding = False
-        self.refresh()
-
-    def on_change(self, change: dict) -> None:
-        if not self.holding:
-            self.refresh()
+        self.set_values(dict.fromkeys(self.controls, 0.0))
 
     def shifts(self) -> Tensor:
         """The sliders' shifts, one per slider dimension: ``(len(dims),)``."""

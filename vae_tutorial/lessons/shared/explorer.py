@@ -112,6 +112,7 @@ class Explorer(ABC):
         controls, buttons, readouts (name -> ``ipywidgets.HTML``), output (the
         ``ipywidgets.Image`` holding the PNG), values (the last numbers), redraws (count),
         last_draw_seconds, renderer (the ``BlitRenderer`` of the figure), widget (the whole box).
+    ``set_values`` moves several controls at once (a button that resets them) with one redraw.
     """
 
     def __init__(self, controls: Mapping[str, widgets.ValueWidget], figure: Figure,
@@ -128,6 +129,7 @@ class Explorer(ABC):
         self.values: dict = {}
         self.redraws = 0
         self.last_draw_seconds = 0.0
+        self.setting_values = False  # True while set_values moves several controls: one redraw
         for control in self.controls.values():
             control.observe(self.on_change, names="value")
         control_box = widgets.VBox([*self.controls.values(), widgets.HBox(list(self.buttons.values()))])
@@ -140,6 +142,17 @@ class Explorer(ABC):
         """Draw the figure for the controls' values; return the readouts (name -> value)."""
 
     def on_change(self, change: dict) -> None:
+        if not self.setting_values:
+            self.refresh()
+
+    def set_values(self, values: Mapping[str, object]) -> None:
+        """Move several controls (name -> value) and redraw once, not once per control."""
+        self.setting_values = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self.setting_values = False
         self.refresh()
 
     def refresh(self) -> None:
