@@ -180,7 +180,9 @@ def run(args: argparse.Namespace) -> History:
     """Train as ``args`` say (see ``build_parser``); returns the history. Rank 0 writes ``--out``."""
     ranks, device = distributed.setup(args.device)
     try:
-        return train(args, ranks, device)
+        history = train(args, ranks, device)
+        distributed.wait_for_all(ranks)  # nobody leaves the group while rank 0 still saves
+        return history
     finally:
         distributed.cleanup()
 

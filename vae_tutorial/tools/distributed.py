@@ -73,6 +73,16 @@ def setup(device: str | None = None) -> tuple[Ranks, torch.device]:
     return ranks, device
 
 
+def wait_for_all(ranks: Ranks) -> None:
+    """Under ``torchrun``, wait until every rank is here (one process: return at once).
+
+    At the end of a run rank 0 still validates and saves while the others are done: a rank
+    that left the process group then was seen, once, to abort in gloo's teardown (SIGABRT).
+    """
+    if ranks.is_distributed:
+        dist.barrier()
+
+
 def cleanup() -> None:
     """Leave the process group (when one was joined)."""
     if dist.is_available() and dist.is_initialized():
