@@ -21,8 +21,9 @@ from torch.distributions import Distribution, Normal
 import vae_tutorial
 import vae_tutorial.lessons.reconstruction_term as reconstruction_term
 from vae_tutorial import VAE
-from vae_tutorial.elbo import ELBO, elbo_terms, gaussian_log_likelihood, kl_monte_carlo
+from vae_tutorial.elbo import ELBO, elbo_terms, kl_monte_carlo
 from vae_tutorial.lessons.reconstruction_term.scales import train_small_vae
+from vae_tutorial.likelihoods import gaussian_log_likelihood
 
 LESSON_0, LESSON_1, LESSON_2 = "00_setup_check.ipynb", "01_kl_term.ipynb", "02_reconstruction_term.ipynb"
 

@@ -3,6 +3,7 @@
 The core, in reading order:
 
 * ``elbo.py``: the ELBO's two terms (the KL and the reconstruction term), bits/dim, IWAE;
+* ``likelihoods.py``: p(x|z): Gaussian, Bernoulli ("BCE") or discretised logistic;
 * ``model.py`` and ``networks.py``: the VAE: encoder -> q(z|x), decoder -> p(x|z), prior p(z);
 * ``data.py``: CIFAR-10, the offline shapes dataset, batches of uint8 images on the device;
 * ``train.py``, ``history.py``, ``checkpoint.py``: the training run and what it keeps;
@@ -19,12 +20,12 @@ from vae_tutorial.elbo import (
     ELBO,
     bits_per_dim,
     elbo,
-    gaussian_log_likelihood,
     iwae_bound,
     kl_analytic,
     kl_monte_carlo,
 )
 from vae_tutorial.history import History
+from vae_tutorial.likelihoods import gaussian_log_likelihood
 from vae_tutorial.model import VAE, VAEConfig, count_parameters, encode_images
 from vae_tutorial.settings import quick_or_full
 from vae_tutorial.train import (

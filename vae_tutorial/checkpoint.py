@@ -8,8 +8,6 @@ Introduced in lesson 3; lesson 4 starts from lesson 3's checkpoint.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,11 +16,10 @@ from torch import nn
 
 from vae_tutorial.history import History
 from vae_tutorial.machinery.devices import random_state, set_random_state
-from vae_tutorial.machinery.files import check_writable, write_atomically
+from vae_tutorial.machinery.files import CHECKPOINT_FORMAT, check_writable, read_checkpoint, write_atomically
 from vae_tutorial.machinery.interrupts import ctrl_c_held
+from vae_tutorial.machinery.reports import check_optimizer_of
 from vae_tutorial.model import VAE, VAEConfig, unwrap
-
-CHECKPOINT_FORMAT = 1
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, history: History | None = None,
@@ -42,30 +39,6 @@ def save_checkpoint(path: str | Path, model: nn.Module, history: History | None 
     path = check_writable(path)  # also removes the temporary files of killed saves
     with ctrl_c_held():  # a Ctrl-C arriving now takes effect once the checkpoint is in place
         write_atomically(path, lambda file: torch.save(state, file))
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """The raw checkpoint dict, loaded safely (``weights_only=True``: tensors and plain data)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}" + (" (that is a folder)" if path.is_dir() else ""))
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a readable checkpoint: not a file torch.save writes (cut short, "
-                         "or another kind of file); give a file that save_checkpoint or fit wrote")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # never pass on torch's advice here: weights_only=False would run code
-        raise ValueError(f"{path} was refused unread: it holds Python objects other than tensors and plain "
-                         "data, which a vae_tutorial checkpoint never does (they could run code)") from None
-    except Exception as error:  # a damaged archive, ...
-        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}): it is damaged; "
-                         "use an earlier copy, or train again") from None
-    keys = state.keys() if isinstance(state, dict) else ()
-    missing = [key for key in ("format", "config", "model") if key not in keys]
-    if missing or state["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a vae_tutorial checkpoint (format {CHECKPOINT_FORMAT}, with a "
-                         f"config and a model); missing: {', '.join(missing) or 'format 1'}")
-    return state
 
 
 def load_checkpoint(path: str | Path, model: VAE | None = None,
@@ -97,12 +70,3 @@ def load_checkpoint(path: str | Path, model: VAE | None = None,
         set_random_state(state.get("rng"))
         history.optimizer = optimizer
     return model, history
-
-
-def check_optimizer_of(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
-    """Raise ``ValueError`` unless ``optimizer`` updates ``model``'s parameters and no others."""
-    own = {id(p) for p in model.parameters()}
-    foreign = sum(id(p) not in own for group in optimizer.param_groups for p in group["params"])
-    if foreign or not optimizer.param_groups:
-        raise ValueError(f"the optimizer does not update this model: {foreign} of its parameters belong to "
-                         "another model; make one with make_optimizer(model, config), or let fit make it")

@@ -1,4 +1,4 @@
-"""The ELBO and its two terms, per example, in nats (lessons 1 and 2).
+"""The ELBO and its two terms, per example, in nats (lessons 1 and 2); p(x|z) is in ``likelihoods.py``.
 
 Per-example quantities have shape ``(B,)``: every other dimension is *summed*, never
 averaged, so the KL and the reconstruction term are on the same scale. Images are float32
@@ -13,18 +13,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Normal, kl_divergence
+from torch.distributions import Distribution, kl_divergence
 
 from vae_tutorial.checks import check_positive_int
-from vae_tutorial.data import check_same_shape, check_unit_images
+from vae_tutorial.likelihoods import sum_over_non_batch
+from vae_tutorial.machinery.tensor_checks import check_unit_images
 from vae_tutorial.model import evaluating, unwrap
-
-
-def sum_over_non_batch(values: Tensor) -> Tensor:
-    """Sum every dimension but the first: ``(B, ...) -> (B,)``. A ``(B,)`` tensor is returned as is."""
-    if values.dim() <= 1:
-        return values
-    return values.flatten(start_dim=1).sum(dim=1)
 
 
 def kl_monte_carlo(z: Tensor, q: Distribution, p: Distribution) -> Tensor:
@@ -51,18 +45,6 @@ def kl_analytic(q: Distribution, p: Distribution) -> Tensor:
     return sum_over_non_batch(kl_divergence(q, p))
 
 
-def gaussian_log_likelihood(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
-    """log N(x; x_hat, exp(log_scale)²) summed over C, H, W: ``(B,)`` nats (lesson 2).
-
-    ``x_hat (B, 3, 32, 32)`` are the *means* of p(x|z), not an image; ``log_scale`` (log σ)
-    broadcasts: a scalar (the article), ``(3, 1, 1)`` per channel or ``(3, 32, 32)`` per pixel.
-    """
-    check_same_shape(x_hat, x)
-    # Float32 on purpose: under bf16 autocast the sum over 3,072 terms would lose digits.
-    p_x_given_z = Normal(x_hat.float(), torch.exp(log_scale.float()), validate_args=False)
-    return sum_over_non_batch(p_x_given_z.log_prob(x.float()))
-
-
 @dataclass
 class ELBO:
     """Per-example terms of the evidence lower bound, each of shape ``(B,)`` in nats."""
@@ -73,14 +55,18 @@ class ELBO:
     loss: Tensor  # scalar -elbo.mean(): what the optimiser minimises
 
 
-def elbo_terms(model: nn.Module, x: Tensor, beta: float = 1.0) -> ELBO:
+def elbo_terms(model: nn.Module, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> ELBO:
     """``elbo`` without the input checks: the training loop's fast path."""
     q, z, x_hat = model(x)  # q over (B, latent_dim), z (B, latent_dim), x_hat (B, 3, 32, 32)
     vae = unwrap(model)
-    recon = gaussian_log_likelihood(x_hat, vae.log_scale, x)  # (B,)
+    recon = vae.log_likelihood(x_hat, x)  # (B,)
     kl = kl_monte_carlo(z.float(), q, vae.prior)  # (B,)
     value = recon - beta * kl  # (B,)
-    return ELBO(recon=recon, kl=kl, elbo=value, loss=-value.mean())
+    loss = -value.mean()
+    if free_bits > 0:  # Kingma et al. 2016: a unit's batch-mean KL below free_bits nats costs nothing
+        kl_per_unit = kl_divergence(q, vae.prior).mean(dim=0)  # (latent_dim,), closed form
+        loss = -(recon.mean() - beta * kl_per_unit.clamp(min=free_bits).sum())
+    return ELBO(recon=recon, kl=kl, elbo=value, loss=loss)
 
 
 def elbo(model: nn.Module, x: Tensor, beta: float = 1.0) -> ELBO:
@@ -126,7 +112,7 @@ def importance_log_weights(model: nn.Module, x: Tensor, k: int, chunk_size: int 
             z = q.sample((n,))  # (n, B, latent_dim)
             x_hat = vae.decode(z.flatten(0, 1))  # (n * B, 3, 32, 32)
             x_repeated = x.expand(n, *x.shape).flatten(0, 1)  # (n * B, 3, 32, 32)
-            log_px_z = gaussian_log_likelihood(x_hat, vae.log_scale, x_repeated).view(n, -1)  # (n, B)
+            log_px_z = vae.log_likelihood(x_hat, x_repeated).view(n, -1)  # (n, B)
             log_weights.append(log_px_z + vae.prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
     return torch.cat(log_weights)  # (k, B)
 

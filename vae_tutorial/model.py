@@ -5,8 +5,9 @@ Where each distribution of the ELBO lives in code:
 * q(z|x): ``encode`` runs the encoder network, then ``fc_mu`` and ``fc_var`` give the
   mean and the log variance of a diagonal Normal over z;
 * p(z): ``prior``, the standard Normal N(0, I);
-* p(x|z): ``decode`` gives x_hat, the *means* of a Normal per pixel value, and
-  ``log_scale`` = log σ its spread (one number, one per channel or one per pixel).
+* p(x|z): ``decode`` gives x_hat, its parameters (the *means* of a Normal per pixel value; the
+  logits of a Bernoulli; the locations of a discretised logistic), ``log_scale`` = log σ the
+  spread (one number, one per channel or one per pixel) and ``log_likelihood`` log p(x|z).
 
 Introduced in lesson 0 and read line by line in lesson 3.
 """
@@ -22,12 +23,12 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from vae_tutorial.checks import check_choice, check_positive_int
-from vae_tutorial.data import IMAGE_SHAPE, check_uint8_images, check_unit_images, to_unit_interval
+from vae_tutorial.data import to_unit_interval
+from vae_tutorial.likelihoods import LIKELIHOOD_SCALE_SHAPES, as_image, log_likelihood
+from vae_tutorial.machinery.tensor_checks import check_uint8_images, check_unit_images
 from vae_tutorial.networks import ResNet18Decoder, ResNet18Encoder, SmallDecoder, SmallEncoder
 
 BACKBONES = {"resnet18": (ResNet18Encoder, ResNet18Decoder), "small": (SmallEncoder, SmallDecoder)}
-# Shape of log_scale for each choice of decoder scale (lesson 2 compares them).
-LIKELIHOOD_SCALE_SHAPES = {"scalar": (), "channel": (IMAGE_SHAPE[0], 1, 1), "pixel": IMAGE_SHAPE}
 
 
 @dataclass
@@ -36,7 +37,7 @@ class VAEConfig:
 
     latent_dim: int = 256  # size of z; the article uses 256
     backbone: str = "resnet18"  # "resnet18" (the article, ~20 M parameters) or "small" (CPU)
-    likelihood: str = "scalar"  # decoder scale: "scalar" (article), "channel" or "pixel"
+    likelihood: str = "scalar"  # p(x|z), a key of LIKELIHOOD_SCALE_SHAPES: "scalar" is the article's
 
     def validate(self) -> None:
         check_positive_int(self.latent_dim, "latent_dim")
@@ -48,8 +49,8 @@ class VAE(nn.Module):
     """A variational autoencoder for ``(3, 32, 32)`` images in ``[0, 1]``.
 
     * ``encode(x)``: ``(B, 3, 32, 32) -> Normal`` over ``(B, latent_dim)`` (q(z|x)).
-    * ``decode(z)``: ``(B, latent_dim) -> x_hat (B, 3, 32, 32)``, the means of p(x|z).
-    * ``log_scale``: log standard deviation of p(x|z), learned, initialised at 0.
+    * ``decode(z)``: ``(B, latent_dim) -> x_hat (B, 3, 32, 32)``, the parameters of p(x|z).
+    * ``log_scale``: log σ (or log s) of p(x|z), learned, initialised at 0; ``log_likelihood``.
     * ``prior``: p(z) = N(0, I) over ``latent_dim``.
     """
 
@@ -63,6 +64,7 @@ class VAE(nn.Module):
         self.fc_var = nn.Linear(encoder_class.feature_dim, latent_dim)  # predicts log variance
         self.decoder = decoder_class(latent_dim)
         self.log_scale = nn.Parameter(torch.zeros(LIKELIHOOD_SCALE_SHAPES[likelihood]))
+        self.log_scale.requires_grad_(likelihood != "bernoulli")  # a Bernoulli has no scale to learn
         # The prior's parameters are buffers so that they follow the model between devices.
         self.register_buffer("prior_loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("prior_scale", torch.ones(latent_dim), persistent=False)
@@ -98,6 +100,10 @@ class VAE(nn.Module):
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
 
+    def log_likelihood(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        """log p(x|z) of images ``x (B, 3, 32, 32)`` given the decoder's ``x_hat``: ``(B,)`` nats."""
+        return log_likelihood(self.config.likelihood, x_hat, self.log_scale, x)
+
     def forward(self, x: Tensor) -> tuple[Normal, Tensor, Tensor]:
         """``x (B, 3, 32, 32) -> (q, z, x_hat)`` with ``z = q.rsample()`` (reparameterised)."""
         q = self.posterior(x)
@@ -106,12 +112,12 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images ``(n, 3, 32, 32)``: z ~ N(0, I), decoded in eval mode; the means of p(x|z),
-        clamped to [0, 1]. (The article's sampler had a scale of 0: it decoded z = 0 n times.)"""
+        """``n`` images ``(n, 3, 32, 32)``: z ~ N(0, I), decoded in eval mode; the means of p(x|z)
+        (``likelihoods.as_image``). (The article's sampler had a scale of 0: it decoded z = 0 n times.)"""
         check_positive_int(n, "n")
         with evaluating(self):
             z = torch.randn(n, self.latent_dim, generator=generator, device=self.prior_loc.device)
-            return self.decode(z).float().clamp(0.0, 1.0)  # (n, 3, 32, 32)
+            return as_image(self.config.likelihood, self.decode(z))  # (n, 3, 32, 32)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -17,13 +17,15 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vae_tutorial import checks
-from vae_tutorial.checkpoint import check_optimizer_of, save_checkpoint
-from vae_tutorial.data import batches, check_uint8_images, num_batches, to_unit_interval
-from vae_tutorial.elbo import ELBO, bits_per_dim, elbo_terms, gaussian_log_likelihood, kl_monte_carlo
+from vae_tutorial.checkpoint import save_checkpoint
+from vae_tutorial.data import batches, num_batches, to_unit_interval
+from vae_tutorial.elbo import ELBO, bits_per_dim, elbo_terms, kl_monte_carlo
 from vae_tutorial.history import History
 from vae_tutorial.machinery.devices import check_device, stop_requested, sum_over_ranks
 from vae_tutorial.machinery.files import check_writable
 from vae_tutorial.machinery.interrupts import Presses, deferred_interrupts
+from vae_tutorial.machinery.reports import check_optimizer_of, epoch_summary, non_finite_advice
+from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import VAE, evaluating, unwrap
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -45,6 +47,8 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's step size for the encoder and decoder
     scale_lr: float = 1e-2  # Adam's step size for log σ, the decoder's scale
     beta: float = 1.0  # weight of the KL term; 1 is the ELBO (lesson 2 varies it)
+    kl_warmup_epochs: float = 0.0  # β grows linearly from 0 over these first epochs (lesson 2)
+    free_bits: float = 0.0  # nats of KL per latent unit that cost nothing (Kingma et al. 2016; lesson 2)
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
     channels_last: bool | None = None  # NHWC memory layout; None: on CUDA only
     compile: bool = False  # torch.compile the encoder and decoder (worth it for long GPU runs)
@@ -55,6 +59,8 @@ class TrainConfig:
         checks.check_positive_number(self.lr, "lr")
         checks.check_positive_number(self.scale_lr, "scale_lr")
         checks.check_non_negative_number(self.beta, "beta")
+        checks.check_non_negative_number(self.kl_warmup_epochs, "kl_warmup_epochs")
+        checks.check_non_negative_number(self.free_bits, "free_bits")
         checks.check_choice(self.precision, PRECISIONS, "precision")
 
 
@@ -100,16 +106,16 @@ def compile_networks(model: VAE) -> None:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, beta: float = 1.0,
-               dtype: torch.dtype | None = None) -> ELBO:
+               dtype: torch.dtype | None = None, free_bits: float = 0.0) -> ELBO:
     """One optimiser step on a float batch ``x (B, 3, 32, 32)`` in ``[0, 1]``; returns its ELBO terms.
 
     encode -> rsample -> decode -> log p(x|z) - beta * KL -> loss = -ELBO -> backward -> step:
     lesson 3 writes these lines out and checks them against this function. ``dtype``
-    (e.g. ``torch.bfloat16``) runs the networks under autocast. Raises
+    (e.g. ``torch.bfloat16``) runs the networks under autocast; ``free_bits``: see ``elbo_terms``. Raises
     ``NonFiniteLossError`` before the update when the loss is NaN or infinite.
     """
     with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        terms = elbo_terms(model, x, beta)
+        terms = elbo_terms(model, x, beta, free_bits)
     if not torch.isfinite(terms.loss):
         raise NonFiniteLossError(f"the loss became {terms.loss.item()} (mean log p(x|z) "
                                  f"{terms.recon.mean().item():.4g}, mean KL {terms.kl.mean().item():.4g})")
@@ -127,17 +133,6 @@ def means_of(sums: Tensor, count: int) -> dict[str, float]:
             "bits_per_dim": bits_per_dim(kl_mean - recon_mean)}
 
 
-def non_finite_advice(model: nn.Module, config: TrainConfig) -> str:
-    """What a NaN or infinite loss leaves behind: are the model's parameters still finite?"""
-    bad = [name for name, p in unwrap(model).named_parameters() if not torch.isfinite(p).all()]
-    if not bad:
-        return ("The step was not applied: the parameters are finite (the last step's), but they give this "
-                "batch a non-finite loss, and may again. Try a smaller lr")
-    return (f"The step was not applied, but the parameters are already NaN or infinite ({', '.join(bad[:3])}"
-            f"{', ...' * (len(bad) > 3)}): an earlier step went wrong (lr {config.lr:g}, scale_lr "
-            f"{config.scale_lr:g} too large?). Reload the last checkpoint and use a smaller lr")
-
-
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, config: TrainConfig,
                 history: History, progress: bool, presses: Presses | None = None) -> dict[str, float] | None:
     """One pass over ``images`` (uint8, on the device). Returns the epoch's metrics, or None when
@@ -149,15 +144,19 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tens
     sums = torch.zeros(3, device=images.device)  # running sums of elbo, kl, recon
     bar = tqdm(batches(images, config.batch_size), total=num_batches(len(images), config.batch_size),
                desc=f"epoch {history.epochs + 1}", disable=not progress, leave=False)
+    warmup_steps = config.kl_warmup_epochs * num_batches(len(images), config.batch_size)
     for step, x in enumerate(bar):
         if stop_requested(presses, images.device):
             bar.close()
             return None
+        beta = config.beta * min(1.0, (history.steps + 1) / warmup_steps) if warmup_steps else config.beta
+        x = x.contiguous(memory_format=layout)
         try:
-            terms = train_step(model, optimizer, x.contiguous(memory_format=layout), config.beta, dtype)
+            terms = train_step(model, optimizer, x, beta, dtype, config.free_bits)
         except NonFiniteLossError as error:
-            raise NonFiniteLossError(f"{error} at epoch {history.epochs + 1}, step {step + 1}. "
-                                     f"{non_finite_advice(model, config)}") from None
+            where = f"at epoch {history.epochs + 1}, step {step + 1}"
+            advice = non_finite_advice(unwrap(model), config.lr, config.scale_lr)
+            raise NonFiniteLossError(f"{error} {where}. {advice}") from None
         history.steps += 1
         sums += torch.stack([terms.elbo.sum(), terms.kl.sum(), terms.recon.sum()]).detach()
         if progress and step % 20 == 0:
@@ -182,7 +181,7 @@ def evaluate(model: nn.Module, images: Tensor, batch_size: int = 256, beta: floa
             x = to_unit_interval(batch.to(device), generator=generator)
             q = vae.encode(x)  # Normal over (B, latent_dim)
             z = q.loc + q.scale * torch.randn(q.loc.shape, device=device, generator=generator)
-            recon = gaussian_log_likelihood(vae.decode(z), vae.log_scale, x)  # (B,)
+            recon = vae.log_likelihood(vae.decode(z), x)  # (B,)
             kl = kl_monte_carlo(z, q, vae.prior)  # (B,)
             sums += torch.stack([recon - beta * kl, kl, recon]).sum(dim=1)
     return means_of(sums, len(images))
@@ -264,15 +263,3 @@ def run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor
     if progress:
         tqdm.write(epoch_summary(history))
     return True
-
-
-def epoch_summary(history: History) -> str:
-    """One line: epoch, train ELBO/KL/recon and bits/dim, and validation when present."""
-    e = history.epochs - 1
-    t = history.train
-    line = (f"epoch {e + 1}: elbo {t['elbo'][e]:.1f}  kl {t['kl'][e]:.1f}  "
-            f"recon {t['recon'][e]:.1f}  bits/dim {t['bits_per_dim'][e]:.3f}  "
-            f"({history.epoch_seconds[e]:.1f} s)")
-    if len(history.val["elbo"]) > e:
-        line += f"  | val elbo {history.val['elbo'][e]:.1f}  bits/dim {history.val['bits_per_dim'][e]:.3f}"
-    return line

@@ -1,14 +1,21 @@
 """Files: a checkpoint's folder probed before a run starts, temporary files of killed saves removed,
-a file replaced atomically (written next to it, then renamed over it); what is wrong with CIFAR-10."""
+a file replaced atomically (written next to it, then renamed over it), a checkpoint read back safely;
+what is wrong with CIFAR-10."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+import torch
+
+CHECKPOINT_FORMAT = 1  # the layout save_checkpoint writes
 
 
 def temporary_files(path: Path) -> list[Path]:
@@ -63,6 +70,30 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw checkpoint dict, loaded safely (``weights_only=True``: tensors and plain data)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}" + (" (that is a folder)" if path.is_dir() else ""))
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable checkpoint: not a file torch.save writes (cut short, "
+                         "or another kind of file); give a file that save_checkpoint or fit wrote")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # never pass on torch's advice here: weights_only=False would run code
+        raise ValueError(f"{path} was refused unread: it holds Python objects other than tensors and plain "
+                         "data, which a vae_tutorial checkpoint never does (they could run code)") from None
+    except Exception as error:  # a damaged archive, ...
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}): it is damaged; "
+                         "use an earlier copy, or train again") from None
+    keys = state.keys() if isinstance(state, dict) else ()
+    missing = [key for key in ("format", "config", "model") if key not in keys]
+    if missing or state["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a vae_tutorial checkpoint (format {CHECKPOINT_FORMAT}, with a "
+                         f"config and a model); missing: {', '.join(missing) or 'format 1'}")
+    return state
 
 
 def cifar10_file_problems(folder: Path) -> list[str]:

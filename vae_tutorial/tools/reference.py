@@ -21,7 +21,8 @@ from torch.distributions import Normal
 from torch.utils.data import DataLoader, Dataset
 
 from vae_tutorial.checks import check_positive_int, is_integer
-from vae_tutorial.data import CIFAR10_MEAN, CIFAR10_STD, check_uint8_images
+from vae_tutorial.data import CIFAR10_MEAN, CIFAR10_STD
+from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import unwrap
 
 ARTICLE_BATCH_SIZE = 32  # CIFAR10DataModule's default batch size

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from vae_tutorial.checks import check_positive_int, check_positive_number
-from vae_tutorial.data import check_unit_images
 from vae_tutorial.elbo import elbo, importance_log_weights, log_mean_exp
+from vae_tutorial.machinery.tensor_checks import check_unit_images
 from vae_tutorial.model import evaluating, unwrap
 
 
@@ -33,7 +33,8 @@ class FixedPosterior(nn.Module):
 
     ``loc``, ``log_std``: ``(B, latent_dim)`` parameters (trainable), for the batch ``x`` they
     were made for (``encode`` checks its size). ``decode``, ``log_scale`` and ``prior`` are the
-    VAE's, so the core's ``elbo`` and ``importance_log_weights`` run on it as on the VAE.
+    VAE's (and ``log_likelihood``), so the core's ``elbo`` and ``importance_log_weights`` run on it as on
+    the VAE.
     """
 
     def __init__(self, vae: nn.Module, loc: Tensor, log_std: Tensor):
@@ -62,6 +63,9 @@ class FixedPosterior(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.vae.decode(z)
+
+    def log_likelihood(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        return self.vae.log_likelihood(x_hat, x)
 
     def forward(self, x: Tensor) -> tuple[Normal, Tensor, Tensor]:
         q = self.encode(x)

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vae_tutorial.checks import check_positive_int
-from vae_tutorial.data import check_uint8_images
+from vae_tutorial.machinery.tensor_checks import check_uint8_images
 
 
 @dataclass

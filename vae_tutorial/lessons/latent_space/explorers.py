@@ -13,9 +13,9 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from vae_tutorial.checks import check_positive_number
-from vae_tutorial.data import check_uint8_images
 from vae_tutorial.lessons.latent_space import figures as plots
 from vae_tutorial.lessons.shared.explorer import Explorer
+from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import encode_images, evaluating, unwrap
 
 

@@ -14,11 +14,11 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from vae_tutorial.data import to_unit_interval
-from vae_tutorial.elbo import gaussian_log_likelihood
 from vae_tutorial.lessons.reconstruction_term import figures as plots
 from vae_tutorial.lessons.reconstruction_term.balance import SweepPoint
 from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
 from vae_tutorial.lessons.shared.explorer import WIDE, Explorer
+from vae_tutorial.likelihoods import gaussian_log_likelihood
 
 
 class SigmaExplorer(Explorer):

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from vae_tutorial.checks import check_positive_number
-from vae_tutorial.data import check_same_shape
 from vae_tutorial.history import History
+from vae_tutorial.machinery.tensor_checks import check_same_shape
 from vae_tutorial.model import LIKELIHOOD_SCALE_SHAPES, VAE
 from vae_tutorial.train import TrainConfig, fit
 

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 
-from vae_tutorial.data import check_uint8_images
 from vae_tutorial.lessons.shared.posteriors import dimensions_by_kl, kl_per_dimension
+from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import encode_images, evaluating
 
 
