@@ -9,9 +9,8 @@ values, so that ``bits_per_dim`` (``+ 8``) converts every family the same way. `
   what popular code calls BCE. It is a probability for x in {0, 1} only: for the values in between it
   is not the log of a normalised density, and lesson 2 measures what that does to the ELBO;
 * ``"logistic"``: the discretised logistic of PixelCNN++ (Salimans et al., ICLR 2017), x_hat the
-  locations, log s one per channel: the mass the logistic puts on the 8-bit value's bin
-  ``[v/256, (v+1)/256)`` (the two end bins take the tails), a real probability P(v) of the image.
-  As a density on [0, 1) it is 256 P(v) on the bin: the same whatever the dequantisation noise.
+  locations, log s one per channel: P(v) is the logistic's mass on the 8-bit value's bin
+  ``[v/256, (v+1)/256)`` (the end bins take the tails); as a density, 256 P(v) on the whole bin.
 """
 
 from __future__ import annotations
@@ -60,13 +59,12 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     return -sum_over_non_batch(bce)
 
 
-def discretized_logistic_log_likelihood(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
-    """log (256 P(v)) summed over C, H, W: ``(B,)`` nats, where v = floor(256 x) is the 8-bit value.
+def discretized_logistic_log_probability(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    """log P(v) of each 8-bit value v = floor(256 x): ``(B, 3, 32, 32)`` nats, ``log_scale`` = log s.
 
     P(v) = F(upper) - F(lower), F the logistic CDF sigmoid((y - x_hat) / s) at the bin's edges, with
     F(lower) = 0 for v = 0 and F(upper) = 1 for v = 255. Written as log sigmoid(upper) +
     log sigmoid(-lower) + log(1 - exp(-(upper - lower))), which never subtracts two close numbers.
-    ``log_scale`` is log s: a scalar or ``(3, 1, 1)`` per channel.
     """
     check_same_shape(x_hat, x)
     v = torch.floor(x.float() * 256).clamp(0, 255)  # (B, 3, 32, 32): the bin of each value
@@ -74,8 +72,12 @@ def discretized_logistic_log_likelihood(x_hat: Tensor, log_scale: Tensor, x: Ten
     lower = (v / 256 - x_hat.float()) * inverse_scale  # (B, 3, 32, 32), standardised bin edges
     upper = lower + inverse_scale / 256
     log_mass = F.logsigmoid(upper) + F.logsigmoid(-lower) + torch.log(-torch.expm1(-inverse_scale / 256))
-    log_mass = torch.where(v == 0, F.logsigmoid(upper), torch.where(v == 255, F.logsigmoid(-lower), log_mass))
-    return sum_over_non_batch(log_mass + math.log(256))
+    return torch.where(v == 0, F.logsigmoid(upper), torch.where(v == 255, F.logsigmoid(-lower), log_mass))
+
+
+def discretized_logistic_log_likelihood(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    """log (256 P(v)) summed over C, H, W: ``(B,)`` nats, the density 256 P(v) on each value's bin."""
+    return sum_over_non_batch(discretized_logistic_log_probability(x_hat, log_scale, x) + math.log(256))
 
 
 def log_likelihood(likelihood: str, x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
