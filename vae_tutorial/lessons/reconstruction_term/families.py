@@ -48,15 +48,15 @@ def draw_from_likelihood(likelihood: str, x_hat: Tensor, log_scale: Tensor,
 
 
 def bernoulli_mass(logits: Tensor) -> Tensor:
-    """``∫_0^1 p^x (1 - p)^(1 - x) dx = (2p - 1) / logit(p)``, p = sigmoid(logits), elementwise.
+    """``∫_0^1 p^x (1 - p)^(1 - x) dx = (2p - 1) / logit(p)``, p = sigmoid(logits), elementwise, float64.
 
     A density would give 1; this is at most 1/2 (at p = 1/2), so "BCE" on [0, 1] pixels is not
-    a density of them. The limit 1/2 is taken where logit(p) is near 0.
+    a density of them. Computed as tanh(l / 2) / l (2p - 1 = tanh(l / 2)): no cancellation near l = 0.
     """
-    p = torch.sigmoid(logits.double())
-    near_half = logits.double().abs() < 1e-6
-    safe = torch.where(near_half, torch.ones_like(p), logits.double())
-    return torch.where(near_half, torch.full_like(p, 0.5), (2 * p - 1) / safe)
+    logits = logits.double()
+    at_zero = logits == 0
+    ratio = torch.tanh(logits / 2) / torch.where(at_zero, torch.ones_like(logits), logits)
+    return torch.where(at_zero, torch.full_like(logits, 0.5), ratio)
 
 
 def reconstructions(models: Mapping[str, torch.nn.Module], x: Tensor) -> dict[str, Tensor]:
