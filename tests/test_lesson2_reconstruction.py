@@ -17,6 +17,7 @@ from vae_tutorial.lessons.reconstruction_term.balance import SweepPoint, beta_sw
 from vae_tutorial.lessons.reconstruction_term.scales import fix_scale, optimal_log_scale, train_small_vae
 from vae_tutorial.lessons.shared import figures as shared_figures
 from vae_tutorial.lessons.shared.posteriors import active_units
+from vae_tutorial.likelihoods import discretized_logistic_log_likelihood
 from vae_tutorial.train import TrainConfig, make_optimizer
 
 SCALE_SHAPES = {"scalar": (), "channel": (3, 1, 1), "pixel": (3, 32, 32)}
@@ -243,18 +244,40 @@ def test_sigma_explorer_redraws_and_finds_the_rms_error(decoder_output):
     explorer = explorers.sigma_explorer(x, x_hat, kl, sigma=1.0)
     first_png, first = explorer.output.value, dict(explorer.values)
     explorer.controls["sigma"].value = 0.3
-    assert explorer.output.value != first_png and explorer.values["σ"] == pytest.approx(0.3, rel=1e-3)
+    assert explorer.output.value != first_png and explorer.values["scale"] == pytest.approx(0.3, rel=1e-3)
     expected = gaussian_log_likelihood(x_hat, torch.tensor(0.3).log(), x).mean().item()
     assert explorer.values["log p(x|z)"] == pytest.approx(expected, rel=1e-3)
     assert explorer.values["ELBO"] == pytest.approx(expected - 10.0, rel=1e-3)
     assert explorer.values["log p(x|z)"] != first["log p(x|z)"]
     explorer.buttons["best"].click()
     rms = ((x - x_hat) ** 2).mean().sqrt().item()
-    assert explorer.values["best σ (RMS error)"] == pytest.approx(rms, rel=1e-5)
-    assert explorer.values["σ"] == pytest.approx(rms, rel=0.03)  # the slider's step is 10^0.01
+    assert explorer.values["best scale"] == pytest.approx(rms, rel=1e-5)
+    assert explorer.values["scale"] == pytest.approx(rms, rel=0.03)  # the slider's step is 10^0.01
     assert "log p(x|z)" in explorer.readouts["log p(x|z)"].value
     with pytest.raises(ValueError, match="sigma_range"):
         explorers.sigma_explorer(x, x_hat, kl, sigma=5.0)
+
+
+def test_sigma_explorer_switches_to_the_discretised_logistic(decoder_output):
+    x, x_hat = decoder_output
+    x, x_hat = x[:4].clamp(0, 1), x_hat[:4]
+    explorer = explorers.sigma_explorer(x, x_hat, torch.full((4,), 10.0), sigma=0.3)
+    gaussian_png, gaussian_recon = explorer.output.value, explorer.values["log p(x|z)"]
+    renders = explorer.renderer.full_renders
+    explorer.controls["family"].value = "logistic"
+    expected = discretized_logistic_log_likelihood(x_hat, torch.tensor(0.3).log(), x).mean().item()
+    assert explorer.values["log p(x|z)"] == pytest.approx(expected, rel=1e-4) != gaussian_recon
+    assert explorer.output.value != gaussian_png
+    assert explorer.renderer.full_renders == renders + 1  # new curves: one full render
+    assert "s of p(x|z)" in explorer.figure.axes[0].get_xlabel()
+    grid = explorer.sigmas
+    on_grid = torch.stack([discretized_logistic_log_likelihood(x_hat, s.log(), x).mean() for s in grid])
+    explorer.buttons["best"].click()
+    assert explorer.values["best scale"] == pytest.approx(grid[on_grid.argmax()].item(), rel=1e-6)
+    assert explorer.values["log p(x|z)"] == pytest.approx(on_grid.max().item(), rel=0.01)
+    explorer.controls["family"].value = "scalar"  # and back: the Gaussian's numbers again
+    assert "σ of p(x|z)" in explorer.figure.axes[0].get_xlabel()
+    assert explorer.values["best scale"] == pytest.approx(((x - x_hat) ** 2).mean().sqrt().item(), rel=1e-5)
 
 
 def test_beta_explorer_shows_each_beta(tiny_sweep):

@@ -16,21 +16,27 @@ from torch import Tensor
 from vae_tutorial.data import to_unit_interval
 from vae_tutorial.lessons.reconstruction_term import figures as plots
 from vae_tutorial.lessons.reconstruction_term.balance import SweepPoint
+from vae_tutorial.lessons.reconstruction_term.families import draw_from_likelihood
 from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
 from vae_tutorial.lessons.shared.explorer import WIDE, Explorer
-from vae_tutorial.likelihoods import gaussian_log_likelihood
+from vae_tutorial.likelihoods import log_likelihood
+
+FAMILIES = {"Gaussian: σ": "scalar", "discretised logistic: s": "logistic"}  # the toggle's choices
 
 
 class SigmaExplorer(Explorer):
-    """Lesson 2: one fixed decoder, a σ slider: reconstruction term, ELBO and samples of p(x|z).
+    """Lesson 2: one fixed decoder, a scale slider: reconstruction term, ELBO and samples of p(x|z).
 
+    A toggle switches p(x|z) between a Gaussian N(x_hat, σ²) and a discretised logistic of location
+    x_hat and scale s (one scale for every value, both): the same decoder, two likelihoods.
     Args:
         x: ``(B, 3, 32, 32)`` images in [0, 1]; x_hat: ``(B, 3, 32, 32)`` the decoder's means
-        for them; kl: ``(B,)`` their KL terms (nats; σ does not change them).
-        sigma: the starting σ (1.0 is our model's initial ``log_scale = 0``).
-        sigma_range: the slider's ends; seed: the noise of the samples x ~ N(x_hat, σ²).
-    The "σ = RMS error" button moves the slider to the best σ for this decoder.
-    Readouts (``values``): "σ", "log p(x|z)", "ELBO", "best σ (RMS error)", "log p(x|z) at best σ".
+        for them; kl: ``(B,)`` their KL terms (nats; the scale does not change them).
+        sigma: the starting scale (1.0 is our model's initial ``log_scale = 0``).
+        sigma_range: the slider's ends; seed: the noise of the samples x ~ p(x|z).
+    The "best scale" button moves the slider to the best scale for this decoder (for the Gaussian
+    the RMS error; for the logistic the best on the grid). Readouts (``values``): "scale",
+    "log p(x|z)", "ELBO", "best scale", "log p(x|z) at best scale".
     """
 
     def __init__(self, x: Tensor, x_hat: Tensor, kl: Tensor, sigma: float = 1.0,
@@ -42,31 +48,39 @@ class SigmaExplorer(Explorer):
         self.x, self.x_hat = x.detach().cpu().float(), x_hat.detach().cpu().float()
         self.kl = kl.detach().cpu().float().mean().item()  # nats per image
         self.sigmas = torch.logspace(math.log10(low), math.log10(high), 200)  # (200,)
-        self.recon_curve = torch.stack([self.recon(s.item()) for s in self.sigmas])  # (200,)
-        self.best_sigma = optimal_log_scale(self.x_hat, self.x).exp().item()  # the RMS error
-        self.eps = torch.randn(self.x.shape, generator=torch.Generator().manual_seed(seed))  # fixed noise
+        self.curves = {family: torch.stack([self.recon(family, s.item()) for s in self.sigmas])
+                       for family in FAMILIES.values()}  # (200,) each
+        self.best = {"scalar": optimal_log_scale(self.x_hat, self.x).exp().item(),  # the RMS error
+                     "logistic": self.sigmas[self.curves["logistic"].argmax()].item()}  # no closed form
+        self.u = torch.rand(self.x.shape, generator=torch.Generator().manual_seed(seed)).clamp(1e-6, 1 - 1e-6)
+        self.drawn_family = None
         slider = widgets.FloatLogSlider(value=sigma, base=10, min=math.log10(low), max=math.log10(high),
-                                        step=0.01, description="σ of p(x|z)", style=WIDE)
-        to_best = widgets.Button(description="σ = RMS error")
-        super().__init__({"sigma": slider}, Figure(figsize=(11, 3.4)), buttons={"best": to_best},
-                         title="<b>One decoder, many σ: the reconstruction term is a likelihood</b>")
-        to_best.on_click(lambda _button: setattr(slider, "value", self.best_sigma))
+                                        step=0.01, description="scale of p(x|z)", style=WIDE)
+        family = widgets.ToggleButtons(options=list(FAMILIES.items()), value="scalar", description="p(x|z)")
+        to_best = widgets.Button(description="best scale")
+        super().__init__({"sigma": slider, "family": family}, Figure(figsize=(11, 3.4)),
+                         buttons={"best": to_best},
+                         title="<b>One decoder, many scales: the reconstruction term is a likelihood</b>")
+        to_best.on_click(lambda _button: setattr(slider, "value", self.best[family.value]))
 
-    def recon(self, sigma: float) -> Tensor:
-        """Mean log p(x|z) of the images at this σ, nats per image."""
-        return gaussian_log_likelihood(self.x_hat, torch.tensor(sigma).log(), self.x).mean()
+    def recon(self, family: str, scale: float) -> Tensor:
+        """Mean log p(x|z) of the images for this family and scale, nats per image."""
+        return log_likelihood(family, self.x_hat, torch.tensor(scale).log(), self.x).mean()
 
     def draw(self) -> dict:
-        s = self.controls["sigma"].value
-        rows = {"x: data": self.x, "x_hat: mean": self.x_hat, "x ~ p(x|z)": self.x_hat + s * self.eps}
-        if self.redraws == 0:  # the curves never change: draw them once, then update in place
-            plots.sigma_figure(self.sigmas, self.recon_curve, self.recon_curve - self.kl, s, self.best_sigma,
-                               rows, self.figure)
+        s, family = self.controls["sigma"].value, self.controls["family"].value
+        sample = draw_from_likelihood(family, self.x_hat, torch.tensor(s).log(), uniforms=self.u)
+        rows = {"x: data": self.x, "x_hat: location": self.x_hat, "x ~ p(x|z)": sample}
+        curve, best = self.curves[family], self.best[family]
+        if family != self.drawn_family:  # the curves change with the family only: draw them then
+            plots.sigma_figure(self.sigmas, curve, curve - self.kl, s, best, rows, self.figure,
+                               scale_name="σ" if family == "scalar" else "s")
+            self.drawn_family = family
         else:
             plots.update_sigma_figure(self.figure, s, rows)
-        recon = self.recon(s).item()
-        return {"σ": s, "log p(x|z)": recon, "ELBO": recon - self.kl, "best σ (RMS error)": self.best_sigma,
-                "log p(x|z) at best σ": self.recon(self.best_sigma).item()}
+        recon = self.recon(family, s).item()
+        return {"scale": s, "log p(x|z)": recon, "ELBO": recon - self.kl, "best scale": best,
+                "log p(x|z) at best scale": self.recon(family, best).item()}
 
 
 def sigma_explorer(x: Tensor, x_hat: Tensor, kl: Tensor, sigma: float = 1.0,

@@ -27,17 +27,20 @@ def check_family(likelihood: str) -> None:
 
 @torch.no_grad()
 def draw_from_likelihood(likelihood: str, x_hat: Tensor, log_scale: Tensor,
-                         generator: torch.Generator | None = None) -> Tensor:
+                         generator: torch.Generator | None = None, uniforms: Tensor | None = None) -> Tensor:
     """One image ``x ~ p(x|z)`` per decoder output ``x_hat (B, 3, 32, 32)``, float32 in [0, 1].
 
     By inverting each family's CDF at u ~ U(0, 1): a Gaussian x_hat + σ Φ⁻¹(u) (clamped to
     [0, 1] to be shown), a Bernoulli [u < sigmoid(x_hat)], a logistic x_hat + s logit(u) put in
-    its 8-bit bin (the value shown is the bin's centre).
+    its 8-bit bin (the value shown is the bin's centre). ``uniforms``: the u to use (an explorer
+    keeps them fixed, so that only the scale moves its samples); else drawn with ``generator``.
     """
     check_family(likelihood)
     check_image_shape(x_hat, "x_hat")
     x_hat = x_hat.float()
-    u = torch.rand(x_hat.shape, generator=generator, device=x_hat.device).clamp(1e-6, 1 - 1e-6)
+    if uniforms is None:
+        uniforms = torch.rand(x_hat.shape, generator=generator, device=x_hat.device)
+    u = uniforms.clamp(1e-6, 1 - 1e-6)
     if likelihood == "bernoulli":
         return (u < torch.sigmoid(x_hat)).float()  # every value is 0 or 1
     scale = log_scale.detach().float().exp()

@@ -18,38 +18,41 @@ SELECTED = "selected"  # gid of the vertical line that marks the chosen value in
 
 
 def plot_sigma_curves(ax, sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: float,
-                      best_sigma: float) -> None:
-    """Reconstruction term and ELBO (nats per image) against a fixed decoder's σ (log axis)."""
+                      best_sigma: float, scale_name: str = "σ") -> None:
+    """Reconstruction term and ELBO (nats per image) against a fixed decoder's scale (log axis)."""
     ax.plot(sigmas, recon, color="tab:blue", label="log p(x|z): reconstruction")
     ax.plot(sigmas, elbo, color="tab:purple", ls="--", label="ELBO = recon - KL")
-    ax.axvline(best_sigma, color="tab:green", ls=":", label=f"RMS error = {best_sigma:.3f}")
-    ax.axvline(sigma, color="black", lw=1, label="σ chosen", gid=SELECTED)
+    best = "RMS error" if scale_name == "σ" else f"best {scale_name}"
+    ax.axvline(best_sigma, color="tab:green", ls=":", label=f"{best} = {best_sigma:.3f}")
+    ax.axvline(sigma, color="black", lw=1, label=f"{scale_name} chosen", gid=SELECTED)
     ax.set_xscale("log")
     plain_ticks(ax.xaxis)
     # Below the peak the curve falls like -1/σ²: show the peak and the large-σ end, clip the plunge.
     top = recon.max().item()
     span = top - min(recon[-1].item(), elbo[-1].item())
     ax.set_ylim(top - 1.6 * span, top + 0.15 * span)
-    ax.set_xlabel("σ of p(x|z) (log scale)")
+    ax.set_xlabel(f"{scale_name} of p(x|z) (log scale)")
     ax.set_ylabel("nats per image")
     # Outside the axes: the explorer redraws the σ line over everything inside them.
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
 
 
 def sigma_figure(sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: float, best_sigma: float,
-                 rows: Mapping[str, Tensor], figure: Figure | None = None) -> Figure:
+                 rows: Mapping[str, Tensor], figure: Figure | None = None, scale_name: str = "σ") -> Figure:
     """Lesson 2's σ explorer: the terms against σ (left) and images with samples of p(x|z) (right).
 
     Args:
         sigmas: ``(m,)`` grid of σ; recon, elbo: ``(m,)`` mean nats per image on that grid.
         sigma: the σ chosen now; best_sigma: the RMS error, where recon peaks.
         rows: named rows of images ``(N, 3, H, W)`` (the data, x_hat, a sample of p(x|z)).
+        scale_name: "σ" (a Gaussian) or "s" (a discretised logistic).
     """
     figure = figure or Figure(figsize=(11, 3.4))
     figure.clear()
     left, right = figure.subplots(1, 2, width_ratios=(1, 1.4))
-    plot_sigma_curves(left, sigmas, recon, elbo, sigma, best_sigma)
-    left.set_title("fixed decoder: the likelihood peaks at σ = RMS error", fontsize=10)
+    plot_sigma_curves(left, sigmas, recon, elbo, sigma, best_sigma, scale_name)
+    peak = "σ = RMS error" if scale_name == "σ" else f"the best {scale_name}"
+    left.set_title(f"fixed decoder: the likelihood peaks at {peak}", fontsize=10)
     plot_image_rows(right, rows, sigma_images_title(sigma))
     figure.tight_layout()
     animate_moving_parts(right, left)
@@ -57,7 +60,7 @@ def sigma_figure(sigmas: Tensor, recon: Tensor, elbo: Tensor, sigma: float, best
 
 
 def sigma_images_title(sigma: float) -> str:
-    return f"what p(x|z) says about the image at σ = {sigma:.3f}"
+    return f"what p(x|z) says about the image at scale {sigma:.3f}"
 
 
 def animate_moving_parts(image_ax, *marker_axes) -> None:
