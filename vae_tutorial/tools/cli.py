@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Model settings default to None: a new run takes VAEConfig's defaults (the article's
     # model), a resumed run takes the checkpoint's; a value given here must match it.
     add("--backbone", choices=sorted(BACKBONES), help="encoder/decoder (default: resnet18)")
-    add("--likelihood", choices=list(LIKELIHOOD_SCALE_SHAPES), help="scale of p(x|z) (default: scalar)")
+    add("--likelihood", choices=list(LIKELIHOOD_SCALE_SHAPES),
+        help="p(x|z): a Gaussian with one σ, one per channel or per pixel, a Bernoulli, or a discretised "
+             "logistic (default: scalar)")
     add("--latent-dim", type=positive_int, help="size of z (default: 256)")
     add("--epochs", type=non_negative_int, default=DEFAULTS.epochs,
         help=f"epochs to train now (default: {DEFAULTS.epochs})")
