@@ -88,6 +88,13 @@ def bits_without_the_eight(train_images, test_images):
     return solutions.gaussian_per_pixel_bits(train_images, test_images) - 8
 
 
+def logistic_without_the_tails(x_hat, log_scale, x):
+    """The end bins get only their own width: the mass below 0 and above 1 is lost."""
+    v = torch.floor(x * 256).clamp(0, 255)
+    s = torch.exp(log_scale)
+    return torch.log(torch.sigmoid(((v + 1) / 256 - x_hat) / s) - torch.sigmoid((v / 256 - x_hat) / s))
+
+
 CHECKS = {  # check: (solution, wrong answers)
     lesson_0.check_conv_parameters: (solutions.conv_parameters, [conv_without_bias, conv_one_filter]),
     lesson_0.check_dequantize: (solutions.dequantize, [dequantize_by_255, dequantize_without_noise]),
@@ -101,6 +108,7 @@ CHECKS = {  # check: (solution, wrong answers)
     lesson_2.check_best_sigma_per_channel: (solutions.best_sigma_per_channel, [one_sigma_for_all_channels]),
     lesson_2.check_active_units: (solutions.active_units, [active_units_by_std]),
     lesson_2.check_gaussian_per_pixel_bits: (solutions.gaussian_per_pixel_bits, [bits_without_the_eight]),
+    lesson_2.check_discretized_logistic: (solutions.discretized_logistic, [logistic_without_the_tails]),
 }
 WRONG = [(check, wrong) for check, (_, wrongs) in CHECKS.items() for wrong in wrongs]
 

@@ -1,7 +1,8 @@
 """p(x|z)'s three families, each checked against an independent computation.
 
 * Bernoulli ("BCE"): ``torch.distributions.Bernoulli``, and the normaliser it lacks;
-* discretised logistic: the logistic's CDF built from ``torch.distributions`` in float64, and
+* discretised logistic: the logistic's CDF built from ``torch.distributions`` in float64 (the reference
+  of lesson 2's exercise 5), and
   a brute-force sum over the 256 bins, which must be 1;
 * the model: ``VAE(likelihood=...)`` routes through them, trains, samples and is refused when unknown.
 """
@@ -12,9 +13,10 @@ import math
 
 import pytest
 import torch
-from torch.distributions import AffineTransform, Bernoulli, SigmoidTransform, TransformedDistribution, Uniform
+from torch.distributions import Bernoulli
 
 from vae_tutorial import VAE, TrainConfig, bits_per_dim, elbo, fit, shapes_dataset, to_unit_interval
+from vae_tutorial.lessons.reconstruction_term.exercises import logistic_bin_log_probability_reference
 from vae_tutorial.likelihoods import (
     as_image,
     bernoulli_log_likelihood,
@@ -24,21 +26,6 @@ from vae_tutorial.likelihoods import (
 )
 
 D = 3 * 32 * 32
-
-
-def logistic(loc: torch.Tensor, scale: torch.Tensor) -> TransformedDistribution:
-    """The logistic distribution, built as torch.distributions does it: an affine map of logit(U)."""
-    uniform = Uniform(torch.zeros_like(loc), torch.ones_like(loc))
-    base = TransformedDistribution(uniform, [SigmoidTransform().inv])
-    return TransformedDistribution(base, [AffineTransform(loc, scale)])
-
-
-def logistic_bin_probabilities(loc: torch.Tensor, scale: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """P(v) by CDF differences in float64: F((v+1)/256) - F(v/256), the end bins taking the tails."""
-    cdf = logistic(loc.double(), scale.double()).cdf
-    upper = torch.where(v == 255, torch.ones_like(loc, dtype=torch.float64), cdf((v.double() + 1) / 256))
-    lower = torch.where(v == 0, torch.zeros_like(loc, dtype=torch.float64), cdf(v.double() / 256))
-    return upper - lower
 
 
 def test_bernoulli_matches_torch_distributions_and_is_minus_the_bce():
@@ -92,8 +79,7 @@ def test_discretised_logistic_matches_cdf_differences():
     loc = torch.rand(3, 3, 32, 32) * 1.2 - 0.1
     # One s per channel; not so small that the float64 reference loses every digit in a far tail.
     log_scale = torch.tensor([-3.0, -2.0, -1.0]).view(3, 1, 1)
-    probabilities = logistic_bin_probabilities(loc, log_scale.exp().expand(3, 32, 32), v)
-    expected = torch.log(probabilities) + math.log(256)
+    expected = logistic_bin_log_probability_reference(loc, log_scale.exp(), v) + math.log(256)
     torch.testing.assert_close(discretized_logistic_log_likelihood(loc, log_scale, x).double(),
                                expected.sum(dim=(1, 2, 3)), rtol=1e-5, atol=0.05)
 

@@ -104,6 +104,19 @@ def gaussian_per_pixel_bits(train_images: Tensor, test_images: Tensor) -> float:
     return nll / (x_test[0].numel() * math.log(2)) + 8
 
 
+def discretized_logistic(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    """Exercise 5: log P(v) of each 8-bit value v = floor(256 x), a logistic put in bins: ``(B, 3, 32, 32)``.
+
+    In float64: far in a tail, F(upper) and F(lower) agree to more digits than float32 holds."""
+    v = torch.floor(x.double() * 256).clamp(0, 255)
+    x_hat, s = x_hat.double(), torch.exp(log_scale.double())
+    upper = torch.sigmoid(((v + 1) / 256 - x_hat) / s)  # F at the bin's upper edge
+    lower = torch.sigmoid((v / 256 - x_hat) / s)
+    upper = torch.where(v == 255, torch.ones_like(upper), upper)  # the end bins take the tails
+    lower = torch.where(v == 0, torch.zeros_like(lower), lower)
+    return torch.log(upper - lower).float()
+
+
 # --- Lesson 3: training on CIFAR-10 (notebooks/03_train_on_cifar10.ipynb) -----------------
 
 

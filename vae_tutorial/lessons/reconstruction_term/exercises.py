@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal
+from torch.distributions import AffineTransform, Normal, SigmoidTransform, TransformedDistribution, Uniform
 
 from vae_tutorial.data import shapes_dataset
 from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
@@ -98,3 +98,37 @@ def check_gaussian_per_pixel_bits(gaussian_per_pixel_bits: Callable[[Tensor, Ten
                      rtol=0.0, atol=0.03)
 
     return run_check("Exercise 4 (a Gaussian per pixel, in bits/dim)", trial)
+
+
+def logistic_bin_log_probability_reference(loc: Tensor, scale: Tensor, v: Tensor) -> Tensor:
+    """log P(v) of a logistic(loc, scale) put in 8-bit bins, by CDF differences in float64.
+
+    The logistic is built as ``torch.distributions`` would: an affine map of logit(U), U ~ U(0, 1).
+    """
+    loc, scale = loc.double(), scale.double().expand_as(loc)
+    uniform = Uniform(torch.zeros_like(loc), torch.ones_like(loc))
+    base = TransformedDistribution(uniform, [SigmoidTransform().inv])
+    cdf = TransformedDistribution(base, [AffineTransform(loc, scale)]).cdf
+    upper = torch.where(v == 255, torch.ones_like(loc), cdf((v.double() + 1) / 256))
+    lower = torch.where(v == 0, torch.zeros_like(loc), cdf(v.double() / 256))
+    return torch.log(upper - lower)
+
+
+def check_discretized_logistic(log_probability: Callable[[Tensor, Tensor, Tensor], Tensor]) -> str:
+    """Exercise 5: log P(v) per value of a discretised logistic, end bins included."""
+    generator = torch.Generator().manual_seed(4)
+    v = torch.randint(0, 256, (2, 3, 32, 32), generator=generator)
+    v[:, :, 0] = 0  # a row of each end bin: they take the tails
+    v[:, :, 1] = 255
+    x = (v + torch.rand(v.shape, generator=generator) * 0.99) / 256  # dequantised values in their bins
+    x_hat = torch.rand(2, 3, 32, 32, generator=generator)
+    # One s per channel, wide enough that F(upper) - F(lower) keeps its digits in float32 too.
+    log_scale = torch.tensor([-1.6, -1.3, -1.0]).view(3, 1, 1)
+
+    def trial() -> None:
+        expected = logistic_bin_log_probability_reference(x_hat, log_scale.exp(), v).float()
+        expect_close(log_probability(x_hat, log_scale, x), expected, "log P(v), (2, 3, 32, 32)",
+                     "v = floor(256 x); P(v) = F((v + 1)/256) - F(v/256) with F(y) = sigmoid((y - x_hat)/s), "
+                     "except F(0/256) -> 0 for v = 0 and F(256/256) -> 1 for v = 255", rtol=1e-4, atol=1e-3)
+
+    return run_check("Exercise 5 (the discretised logistic)", trial)
