@@ -1,0 +1,123 @@
+"""Cures for posterior collapse (lesson 2): KL warm-up and free bits in training, and the lesson's comparison.
+
+The warm-up schedule is read from the β each optimiser step is given (``train_step`` recorded);
+the free-bits loss is recomputed from q's μ and σ by hand, and its gradient compared with the
+reconstruction term's alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+import vae_tutorial.train as train_module
+from vae_tutorial import VAE, fit
+from vae_tutorial.elbo import elbo_terms
+from vae_tutorial.train import TrainConfig
+
+
+@pytest.mark.parametrize("name", ["kl_warmup_epochs", "free_bits"])
+@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf, "1"])
+def test_config_rejects_bad_cure_settings(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be 0 or a positive number, got"):
+        TrainConfig(**{name: value}).validate()
+    TrainConfig(**{name: 0.5}).validate()  # a fraction of an epoch, or of a nat, is fine
+
+
+def record_betas(monkeypatch) -> list[tuple[float, float]]:
+    """Make every ``train_step`` of ``fit`` record the (β, free_bits) it was given."""
+    calls, original = [], train_module.train_step
+
+    def recording_step(model, optimizer, x, beta=1.0, dtype=None, free_bits=0.0):
+        calls.append((beta, free_bits))
+        return original(model, optimizer, x, beta, dtype, free_bits)
+
+    monkeypatch.setattr(train_module, "train_step", recording_step)
+    return calls
+
+
+def test_warmup_grows_beta_linearly_and_continues_across_a_resume(monkeypatch, shapes_small):
+    images = shapes_small[0][:128]  # 4 steps per epoch at batch 32
+    calls = record_betas(monkeypatch)
+    config = TrainConfig(epochs=2, batch_size=32, beta=30.0, kl_warmup_epochs=2.5, free_bits=0.25)
+    model = VAE(latent_dim=4, backbone="small")
+    history = fit(model, images, config, device="cpu", progress=False)
+    fit(model, images, config, device="cpu", progress=False, history=history, optimizer=history.optimizer)
+    warmup_steps = 2.5 * 4
+    expected = [30.0 * min(1.0, step / warmup_steps) for step in range(1, 17)]  # steps 1..16, global
+    assert [beta for beta, _ in calls] == pytest.approx(expected)
+    assert expected[8] == pytest.approx(27.0)  # the resumed run starts where the first stopped, not at 0
+    assert {free_bits for _, free_bits in calls} == {0.25}  # the free bits reach every step
+    assert history.steps == 16
+
+
+def test_no_warmup_means_the_same_beta_at_every_step(monkeypatch, shapes_small):
+    calls = record_betas(monkeypatch)
+    config = TrainConfig(epochs=1, batch_size=32, beta=7.0)
+    fit(VAE(latent_dim=4, backbone="small"), shapes_small[0][:64], config, device="cpu", progress=False)
+    assert calls == [(7.0, 0.0), (7.0, 0.0)]
+
+
+class FixedPosterior:
+    """Make ``model`` encode every batch to the same q = Normal(loc, scale), leaf tensors with gradients."""
+
+    def __init__(self, model: VAE, loc: torch.Tensor, scale: torch.Tensor):
+        self.loc, self.scale = loc.clone().requires_grad_(True), scale.clone().requires_grad_(True)
+        model.posterior = lambda x: Normal(self.loc, self.scale)
+
+    def gradients(self, loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.autograd.grad(loss, (self.loc, self.scale))
+
+
+def posterior_with_small_and_large_units(batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ, σ of shape (batch, 4): units 0 and 1 cost about 0.01 nats, units 2 and 3 about 2 to 5."""
+    generator = torch.Generator().manual_seed(0)
+    loc = torch.tensor([0.1, -0.1, 2.0, 3.0]) + 0.05 * torch.randn(batch, 4, generator=generator)
+    scale = torch.tensor([0.95, 1.05, 0.5, 0.3]).expand(batch, 4).clone()
+    return loc, scale
+
+
+def test_free_bits_loss_matches_a_computation_by_hand():
+    model = VAE(latent_dim=4, backbone="small")
+    posterior = FixedPosterior(model, *posterior_with_small_and_large_units())
+    x = torch.rand(8, 3, 32, 32)
+    beta, free_bits = 3.0, 0.5
+    terms = elbo_terms(model, x, beta, free_bits)
+    mu, sigma = posterior.loc, posterior.scale
+    kl_by_hand = 0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma**2))  # (8, 4), per image and unit
+    per_unit = kl_by_hand.mean(dim=0)  # (4,): batch means
+    assert (per_unit[:2] < free_bits).all() and (per_unit[2:] > free_bits).all()
+    expected = -(terms.recon.mean() - beta * torch.maximum(per_unit, torch.tensor(free_bits)).sum())
+    torch.testing.assert_close(terms.loss, expected)
+    # The reported terms stay the true one-sample ELBO: recon - beta * (Monte-Carlo KL)
+    torch.testing.assert_close(terms.elbo, terms.recon - beta * terms.kl)
+    assert not torch.allclose(terms.loss, -terms.elbo.mean())  # the loss is not the reported ELBO here
+
+
+def test_zero_free_bits_is_the_plain_loss():
+    model = VAE(latent_dim=4, backbone="small")
+    FixedPosterior(model, *posterior_with_small_and_large_units())
+    x = torch.rand(8, 3, 32, 32)
+    torch.manual_seed(1)
+    plain = elbo_terms(model, x, 3.0)
+    torch.manual_seed(1)
+    zero = elbo_terms(model, x, 3.0, free_bits=0.0)
+    torch.testing.assert_close(zero.loss, plain.loss)
+    torch.testing.assert_close(zero.loss, -(zero.recon - 3.0 * zero.kl).mean())  # the Monte-Carlo KL
+
+
+def test_a_unit_below_the_floor_gets_no_gradient_from_the_kl():
+    """Below λ nats a unit's KL is free: its gradient is the reconstruction term's alone."""
+    model = VAE(latent_dim=4, backbone="small")
+    posterior = FixedPosterior(model, *posterior_with_small_and_large_units())
+    x = torch.rand(8, 3, 32, 32)
+    torch.manual_seed(2)
+    with_floor = posterior.gradients(elbo_terms(model, x, 3.0, free_bits=0.5).loss)
+    torch.manual_seed(2)  # the same z
+    recon_only = posterior.gradients(-elbo_terms(model, x, 3.0).recon.mean())
+    for floored, recon in zip(with_floor, recon_only, strict=True):  # d/dμ, d/dσ, each (8, 4)
+        torch.testing.assert_close(floored[:, :2], recon[:, :2])  # units 0, 1: below the floor
+        assert ((floored[:, 2:] - recon[:, 2:]).abs() > 1e-3).all()  # units 2, 3: the KL pulls them
