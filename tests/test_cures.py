@@ -121,3 +121,76 @@ def test_a_unit_below_the_floor_gets_no_gradient_from_the_kl():
     for floored, recon in zip(with_floor, recon_only, strict=True):  # d/dμ, d/dσ, each (8, 4)
         torch.testing.assert_close(floored[:, :2], recon[:, :2])  # units 0, 1: below the floor
         assert ((floored[:, 2:] - recon[:, 2:]).abs() > 1e-3).all()  # units 2, 3: the KL pulls them
+
+
+# --- the lesson's comparison (vae_tutorial.lessons.reconstruction_term.cures) ---
+
+
+@pytest.fixture(scope="module")
+def cured(shapes_small):
+    """A tiny sweep point at β = 30 and its two cures, each trained for 4 steps, with every step's (β, λ)."""
+    from vae_tutorial.lessons.reconstruction_term.balance import sweep_point
+    from vae_tutorial.lessons.reconstruction_term.cures import cure_points
+
+    images, test_images = shapes_small[0][:128], shapes_small[0][128:192]
+    config = TrainConfig(epochs=1, batch_size=32, lr=2e-3)
+    no_cure = sweep_point(30.0, 0.1, images, test_images, config, latent_dim=4, device="cpu")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        calls = record_betas(monkeypatch)
+        points = cure_points(no_cure, images, test_images, config, warmup_epochs=0.5, free_bits=0.25,
+                             device="cpu")
+    return no_cure, points, calls, test_images
+
+
+def test_cures_reuse_the_sweep_point_and_train_each_cure_once(cured):
+    no_cure, points, calls, _ = cured
+    assert list(points) == ["no cure", "KL warm-up", "free bits"] and points["no cure"] is no_cure
+    for point in points.values():
+        assert (point.beta, point.sigma, point.model.latent_dim) == (30.0, 0.1, 4)
+    warmup, free_bits = calls[:4], calls[4:]  # 4 steps each: warm-up over 2 steps, then λ = 0.25
+    assert warmup == [(15.0, 0.0), (30.0, 0.0), (30.0, 0.0), (30.0, 0.0)]  # exact: 30 * 1/2, 30 * 1
+    assert free_bits == [(30.0, 0.25)] * 4
+
+
+def test_cure_table_and_objective(cured):
+    from vae_tutorial.lessons.reconstruction_term.cures import beta_objective, cure_table
+
+    _, points, _, _ = cured
+    table = cure_table(points).splitlines()
+    assert len(table) == 2 + 3 and "β = 30" in table[0]
+    for line, (name, point) in zip(table[2:], points.items(), strict=True):
+        objective = point.recon - 30.0 * point.kl  # what the β-weighted objective is, by hand
+        assert beta_objective(point) == pytest.approx(objective)
+        assert line.startswith(f"| {name} | {point.active_units} / 4 |")
+        assert line.endswith(f"| {objective:.0f} |")
+
+
+def test_cures_figure_shows_units_elbo_and_images(cured):
+    from matplotlib.figure import Figure
+
+    from vae_tutorial.lessons.reconstruction_term.cures import cures_figure
+
+    _, points, _, test_images = cured
+    figure = cures_figure(points, test_images[:4])
+    assert isinstance(figure, Figure)
+    units_ax, elbo_ax, image_ax = figure.axes
+    assert [bar.get_height() for bar in units_ax.patches] == [p.active_units for p in points.values()]
+    assert [bar.get_height() for bar in elbo_ax.patches] == pytest.approx([p.elbo for p in points.values()])
+    labels = [label.get_text() for label in image_ax.get_yticklabels()]
+    assert labels[0] == "x: data" and len(labels) == 1 + 2 * 3 and "free bits: z ~ p(z)" in labels
+    assert image_ax.images[0].get_array().shape[:2] == (7 * 33 - 1, 4 * 33 - 1)  # 7 rows of 4 images
+
+
+def test_cure_points_rejects_bad_input(cured, shapes_small):
+    from vae_tutorial.lessons.reconstruction_term.cures import cure_points
+
+    no_cure, _, _, test_images = cured
+    images, config = shapes_small[0][:64], TrainConfig(epochs=1, batch_size=32)
+    with pytest.raises(TypeError, match="SweepPoint"):
+        cure_points(no_cure.model, images, test_images, config, warmup_epochs=1, free_bits=0.5)
+    with pytest.raises(ValueError, match="warmup_epochs must be a positive number"):
+        cure_points(no_cure, images, test_images, config, warmup_epochs=0, free_bits=0.5)
+    with pytest.raises(ValueError, match="free_bits must be a positive number"):
+        cure_points(no_cure, images, test_images, config, warmup_epochs=1, free_bits=math.nan)
+    with pytest.raises(ValueError, match="without a cure"):
+        cure_points(no_cure, images, test_images, TrainConfig(free_bits=1.0), warmup_epochs=1, free_bits=0.5)

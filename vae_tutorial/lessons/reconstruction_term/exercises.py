@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal
+from torch.distributions import Normal, kl_divergence
 
 from vae_tutorial.data import shapes_dataset
 from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
@@ -98,3 +98,20 @@ def check_gaussian_per_pixel_bits(gaussian_per_pixel_bits: Callable[[Tensor, Ten
                      rtol=0.0, atol=0.03)
 
     return run_check("Exercise 4 (a Gaussian per pixel, in bits/dim)", trial)
+
+
+def check_free_bits_kl(free_bits_kl: Callable[[Tensor, Tensor, float], Tensor]) -> str:
+    """Exercise 5: the KL term of the free-bits objective, against ``torch.distributions.kl_divergence``."""
+    generator = torch.Generator().manual_seed(5)
+    mu = torch.randn(64, 6, generator=generator) * torch.tensor([0.05, 0.3, 0.8, 1.0, 1.5, 3.0])  # (64, 6)
+    sigma = torch.rand(64, 6, generator=generator) * 0.6 + 0.5  # (64, 6), in [0.5, 1.1)
+
+    def trial() -> None:
+        for free_bits in (0.25, 1.0):
+            per_unit = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0)).mean(dim=0)  # (6,): batch means
+            expect_close(free_bits_kl(mu, sigma, free_bits), per_unit.clamp(min=free_bits).sum(),
+                         f"free-bits KL term with λ = {free_bits} (a number)",
+                         "KL of each image and unit, averaged over the batch (dim 0) first, then max(λ, ·) "
+                         "unit by unit, then summed over the units", rtol=1e-5, atol=1e-5)
+
+    return run_check("Exercise 5 (the free-bits KL term)", trial)
