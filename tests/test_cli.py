@@ -13,7 +13,7 @@ import torch
 import vae_tutorial.tools.cli
 import vae_tutorial.train
 from vae_tutorial.checkpoint import read_checkpoint
-from vae_tutorial.tools.cli import DEFAULTS, EXIT_INTERRUPTED, build_parser, main, model_config
+from vae_tutorial.tools.cli import DEFAULTS, EXIT_INTERRUPTED, build_parser, main, model_config, train_config
 from vae_tutorial.train import TrainConfig
 
 TINY = ["--dataset", "shapes", "--backbone", "small", "--latent-dim", "8", "--train-images", "64",
@@ -87,6 +87,14 @@ def test_model_config_prefers_the_command_line_then_the_checkpoint():
     assert (config.latent_dim, config.backbone, config.likelihood) == (32, "small", "pixel")
 
 
+def test_cures_for_collapse_reach_the_training_config():
+    plain = train_config(build_parser().parse_args([]), None, 1)
+    assert (plain.kl_warmup_epochs, plain.free_bits) == (0, 0)  # no cure unless asked for
+    args = build_parser().parse_args(["--kl-warmup-epochs", "2.5", "--free-bits", "0.5"])
+    config = train_config(args, None, 1)
+    assert (config.kl_warmup_epochs, config.free_bits) == (2.5, 0.5)
+
+
 def test_ctrl_c_in_a_step_saves_and_exits_cleanly(tmp_path, monkeypatch, capsys):
     """Ctrl-C arrives as KeyboardInterrupt in the middle of the second epoch."""
     real_epoch = vae_tutorial.train.train_epoch
@@ -152,6 +160,8 @@ def test_module_runs_without_warnings():
     (["--lr", "0"], "argument --lr: must be a positive number, got 0"),
     (["--beta", "-1"], "argument --beta: must be 0 or a positive number, got -1"),
     (["--epochs", "-1"], "argument --epochs: must be 0 or a positive integer, got -1"),
+    (["--kl-warmup-epochs", "-1"], "argument --kl-warmup-epochs: must be 0 or a positive number, got -1"),
+    (["--free-bits", "nan"], "argument --free-bits: must be 0 or a positive number, got nan"),
     (["--backbone", "vgg"], "argument --backbone: invalid choice: 'vgg'"),
     (["--precision", "fp16"], "argument --precision: invalid choice: 'fp16'"),
 ])

@@ -95,6 +95,11 @@ def logistic_without_the_tails(x_hat, log_scale, x):
     return torch.log(torch.sigmoid(((v + 1) / 256 - x_hat) / s) - torch.sigmoid((v / 256 - x_hat) / s))
 
 
+def free_bits_per_image(mu, sigma, free_bits):  # the floor on each image, not on the batch mean
+    kl = 0.5 * (mu**2 + sigma**2 - 1) - torch.log(sigma)
+    return kl.clamp(min=free_bits).mean(dim=0).sum()
+
+
 CHECKS = {  # check: (solution, wrong answers)
     lesson_0.check_conv_parameters: (solutions.conv_parameters, [conv_without_bias, conv_one_filter]),
     lesson_0.check_dequantize: (solutions.dequantize, [dequantize_by_255, dequantize_without_noise]),
@@ -109,6 +114,7 @@ CHECKS = {  # check: (solution, wrong answers)
     lesson_2.check_active_units: (solutions.active_units, [active_units_by_std]),
     lesson_2.check_gaussian_per_pixel_bits: (solutions.gaussian_per_pixel_bits, [bits_without_the_eight]),
     lesson_2.check_discretized_logistic: (solutions.discretized_logistic, [logistic_without_the_tails]),
+    lesson_2.check_free_bits_kl: (solutions.free_bits_kl, [free_bits_per_image]),
 }
 WRONG = [(check, wrong) for check, (_, wrongs) in CHECKS.items() for wrong in wrongs]
 

@@ -117,6 +117,12 @@ def discretized_logistic(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
     return torch.log(upper - lower).float()
 
 
+def free_bits_kl(mu: Tensor, sigma: Tensor, free_bits: float) -> Tensor:
+    """Exercise 6: ``sum_j max(λ, mean_b KL_bj)`` for q = N(mu, sigma²), each ``(B, latent_dim)``: scalar."""
+    kl = 0.5 * (mu**2 + sigma**2 - 1) - torch.log(sigma)  # (B, latent_dim), closed form per unit
+    return kl.mean(dim=0).clamp(min=free_bits).sum()  # batch mean first, then the floor, then the sum
+
+
 # --- Lesson 3: training on CIFAR-10 (notebooks/03_train_on_cifar10.ipynb) -----------------
 
 

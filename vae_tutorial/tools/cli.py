@@ -20,6 +20,7 @@ import argparse
 import math
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -81,6 +82,14 @@ def attach_negative_numbers(argv: list[str]) -> list[str]:
     return joined
 
 
+def add_cure_arguments(add: Callable) -> None:
+    """The two cures for posterior collapse of lesson 2, as options of the run (``TrainConfig``)."""
+    add("--kl-warmup-epochs", type=non_negative_float, default=DEFAULTS.kl_warmup_epochs,
+        help="KL warm-up: β grows linearly from 0 over the first epochs; --resume continues it (default: 0)")
+    add("--free-bits", type=non_negative_float, default=DEFAULTS.free_bits,
+        help="free bits: nats of KL per latent unit (batch mean) that cost nothing (default: 0, none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vae_tutorial",
@@ -104,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Adam's step size for log σ (default: {DEFAULTS.scale_lr:g}; with --resume: the stored one)")
     add("--beta", type=non_negative_float, default=DEFAULTS.beta,
         help=f"weight of the KL term; 1 is the ELBO (default: {DEFAULTS.beta:g})")
+    add_cure_arguments(add)
     add("--data-dir", type=Path, default=Path("data"), help="where CIFAR-10 is, or goes (default: data)")
     add("--download", action=argparse.BooleanOptionalAction, default=True,
         help="download CIFAR-10 when it is missing (default: yes)")
@@ -154,7 +164,8 @@ def train_config(args: argparse.Namespace, stored: dict | None, world_size: int)
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size // world_size,
                        lr=args.lr or stored.get("lr", DEFAULTS.lr),
                        scale_lr=args.scale_lr or stored.get("scale_lr", DEFAULTS.scale_lr),
-                       beta=args.beta, precision=args.precision, compile=args.compile)
+                       beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs, free_bits=args.free_bits,
+                       precision=args.precision, compile=args.compile)
 
 
 def build_training(args: argparse.Namespace, device: torch.device, world_size: int

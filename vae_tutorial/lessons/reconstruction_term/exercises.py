@@ -14,7 +14,14 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.distributions import AffineTransform, Normal, SigmoidTransform, TransformedDistribution, Uniform
+from torch.distributions import (
+    AffineTransform,
+    Normal,
+    SigmoidTransform,
+    TransformedDistribution,
+    Uniform,
+    kl_divergence,
+)
 
 from vae_tutorial.data import shapes_dataset
 from vae_tutorial.lessons.reconstruction_term.scales import optimal_log_scale
@@ -132,3 +139,20 @@ def check_discretized_logistic(log_probability: Callable[[Tensor, Tensor, Tensor
                      "except F(0/256) -> 0 for v = 0 and F(256/256) -> 1 for v = 255", rtol=1e-4, atol=1e-3)
 
     return run_check("Exercise 5 (the discretised logistic)", trial)
+
+
+def check_free_bits_kl(free_bits_kl: Callable[[Tensor, Tensor, float], Tensor]) -> str:
+    """Exercise 6: the KL term of the free-bits objective, against ``torch.distributions.kl_divergence``."""
+    generator = torch.Generator().manual_seed(5)
+    mu = torch.randn(64, 6, generator=generator) * torch.tensor([0.05, 0.3, 0.8, 1.0, 1.5, 3.0])  # (64, 6)
+    sigma = torch.rand(64, 6, generator=generator) * 0.6 + 0.5  # (64, 6), in [0.5, 1.1)
+
+    def trial() -> None:
+        for free_bits in (0.25, 1.0):
+            per_unit = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0)).mean(dim=0)  # (6,): batch means
+            expect_close(free_bits_kl(mu, sigma, free_bits), per_unit.clamp(min=free_bits).sum(),
+                         f"free-bits KL term with λ = {free_bits} (a number)",
+                         "KL of each image and unit, averaged over the batch (dim 0) first, then max(λ, ·) "
+                         "unit by unit, then summed over the units", rtol=1e-5, atol=1e-5)
+
+    return run_check("Exercise 6 (the free-bits KL term)", trial)
