@@ -17,9 +17,12 @@ import torch
 from notebook_cells import first_failing_assert
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
+from torch.nn import functional as F
 
 import vae_tutorial
 import vae_tutorial.lessons.reconstruction_term as reconstruction_term
+import vae_tutorial.likelihoods as likelihoods
+import vae_tutorial.train
 from vae_tutorial import VAE
 from vae_tutorial.elbo import ELBO, elbo_terms, kl_monte_carlo
 from vae_tutorial.lessons.reconstruction_term.scales import train_small_vae
@@ -129,6 +132,28 @@ def test_lesson_2_asserts_catch_a_wrong_likelihood(monkeypatch, wrong, name, ver
 def test_lesson_2_asserts_catch_a_fixed_sigma(monkeypatch):
     monkeypatch.setattr(reconstruction_term, "train_small_vae", train_with_sigma_fixed)
     assert_caught(LESSON_2, "σ fixed at 1 instead of learned")
+
+
+def logistic_without_end_bins(x_hat: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    """Wrong: every bin gets only its own width, the end bins too: the tails' mass is lost."""
+    v = torch.floor(x.float() * 256).clamp(0, 255)
+    inverse_scale = torch.exp(-log_scale.float())
+    lower = (v / 256 - x_hat.float()) * inverse_scale
+    upper = lower + inverse_scale / 256
+    return F.logsigmoid(upper) + F.logsigmoid(-lower) + torch.log(-torch.expm1(-inverse_scale / 256))
+
+
+def test_lesson_2_asserts_catch_a_logistic_that_loses_its_tails(monkeypatch):
+    monkeypatch.setattr(likelihoods, "discretized_logistic_log_probability", logistic_without_end_bins)
+    failure = first_failing_assert(LESSON_2)
+    assert failure is not None and "assert_close(total" in failure.source, failure
+
+
+def test_lesson_2_asserts_catch_free_bits_that_do_nothing(monkeypatch):
+    monkeypatch.setattr(vae_tutorial.train, "elbo_terms",
+                        lambda model, x, beta=1.0, free_bits=0.0: elbo_terms(model, x, beta))
+    failure = first_failing_assert(LESSON_2)
+    assert failure is not None and "free.active_units > none.active_units" in failure.source, failure
 
 
 def test_the_wrong_versions_are_wrong():
