@@ -15,6 +15,7 @@ from torch import Tensor
 from vae_tutorial.checks import check_positive_number
 from vae_tutorial.lessons.latent_space import figures as plots
 from vae_tutorial.lessons.shared.explorer import Explorer
+from vae_tutorial.likelihoods import as_image
 from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import encode_images, evaluating, unwrap
 
@@ -74,7 +75,7 @@ class LatentExplorer(Explorer):
         z = self.explored_z()
         with evaluating(self.model) as vae:
             codes = torch.stack([self.code, z]).to(vae.prior_loc.device)  # (2, latent_dim)
-            x_code, x_z = vae.decode(codes).float().clamp(0, 1).cpu()
+            x_code, x_z = as_image(vae.config.likelihood, vae.decode(codes)).cpu()
         image = self.images[self.index].float() / 255  # uint8 -> [0, 1], like the decodings
         pictures = {f"test image {self.index}": image, "decoded code": x_code,
                     "decoded z": x_z}

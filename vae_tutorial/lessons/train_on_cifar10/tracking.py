@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from vae_tutorial.lessons.shared.posteriors import dimensions_by_kl, kl_per_dimension
+from vae_tutorial.likelihoods import as_image
 from vae_tutorial.machinery.tensor_checks import check_uint8_images
 from vae_tutorial.model import encode_images, evaluating
 
@@ -73,11 +74,11 @@ def decode_fixed(model: nn.Module, images: Tensor, z: Tensor) -> tuple[Tensor, T
             that the samples of different epochs can be compared.
     Returns:
         reconstructions ``(n, 3, 32, 32)`` and samples ``(m, 3, 32, 32)``: the means of
-        p(x|z) clamped to ``[0, 1]``, on the CPU.
+        p(x|z) as images (``likelihoods.as_image``), on the CPU.
     """
     codes = encode_images(model, images).loc  # (n, latent_dim)
     with evaluating(model) as vae:
         device = vae.prior_loc.device
-        reconstructions = vae.decode(codes.to(device)).float().clamp(0.0, 1.0).cpu()
-        samples = vae.decode(z.to(device)).float().clamp(0.0, 1.0).cpu()
+        reconstructions = as_image(vae.config.likelihood, vae.decode(codes.to(device))).cpu()
+        samples = as_image(vae.config.likelihood, vae.decode(z.to(device))).cpu()
     return reconstructions, samples
