@@ -119,11 +119,12 @@ def test_ctrl_c_inside_an_optimizer_step_never_tears_it(tmp_path, shapes_small, 
 
     monkeypatch.setattr(torch.optim.Adam, "step", step_hit_by_ctrl_c)
     path = tmp_path / "vae.pt"
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
     history = fit(small(), shapes_small[0][:256], config(epochs=3), checkpoint=path, **CPU)
     assert history.interrupted and history.steps == 3
     steps = {float(s["step"]) for s in read_checkpoint(path)["optimizer"]["state"].values()}
     assert steps == {3.0}  # every parameter took the same number of steps
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # fit put the handler back
 
 
 def test_ctrl_c_during_validation_records_the_epoch_whole(tmp_path, shapes_small, monkeypatch):

@@ -93,8 +93,9 @@ def test_lesson3_step_check_catches_a_wrong_step(wrong):
         run(cell(LESSON3, STEP_CHECK), namespace)
 
 
-def flipped_elbo_terms(model, x, beta=1.0):  # minimises the ELBO: the article's "elbo" taken at its word
-    terms = elbo_terms(model, x, beta)
+# Minimises the ELBO: the article's "elbo" taken at its word.
+def flipped_elbo_terms(model, x, beta=1.0, free_bits=0.0):
+    terms = elbo_terms(model, x, beta, free_bits)
     return ELBO(recon=terms.recon, kl=terms.kl, elbo=terms.elbo, loss=terms.elbo.mean())
 
 
