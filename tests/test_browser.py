@@ -239,6 +239,21 @@ def move_slider_with_keyboard(explorer) -> None:
     handle.press("ArrowLeft" if at_maximum else "ArrowRight")
 
 
+def click_a_toggle(explorer) -> bool:
+    """Click the first toggle button that is not selected (lesson 2's likelihood switch); False if none."""
+    unselected = explorer.locator(".widget-toggle-buttons button:not(.mod-active)")
+    if unselected.count() == 0:
+        return False
+    unselected.first.click()
+    return True
+
+
+def wait_for_redraw(explorer, old_source: str) -> None:
+    image = explorer.locator("img.widget-image").first
+    image.page.wait_for_function("([image, old]) => image.src !== old",
+                                 arg=[image.element_handle(), old_source], timeout=REDRAW_TIMEOUT_MS)
+
+
 def drawn_fraction(pixels: Image.Image) -> float:
     """Share of pixels that differ from the image's most common colour (its background)."""
     colours = pixels.getcolors(maxcolors=pixels.width * pixels.height)
@@ -349,10 +364,12 @@ def test_lesson_runs_and_its_widget_responds_in_a_browser(path, browser, lab):
         before = widget_state(explorer)
         save_screenshot(explorer, SCREENSHOTS / f"{path.stem}.png")
         move_slider_with_keyboard(explorer)
-        image = explorer.locator("img.widget-image").first
-        page.wait_for_function("([image, old]) => image.src !== old", arg=[image.element_handle(),
-                               before.image_source], timeout=REDRAW_TIMEOUT_MS)
+        wait_for_redraw(explorer, before.image_source)
         after = widget_state(explorer)
+        toggled = None
+        if click_a_toggle(explorer):
+            wait_for_redraw(explorer, after.image_source)
+            toggled = widget_state(explorer)
     except Exception:
         report_failure(page, lab)
         raise
@@ -368,3 +385,10 @@ def test_lesson_runs_and_its_widget_responds_in_a_browser(path, browser, lab):
     assert changed_fraction(before.image_pixels, after.image_pixels) > 0, "the figure looks the same"
     for state in (before, after):
         assert drawn_fraction(state.image_pixels) > 0.02, "the figure is blank"
+    if path.name.startswith("02_"):
+        assert toggled is not None, "lesson 2's explorer shows no likelihood switch"
+    if toggled is not None:  # the switch redraws for another likelihood at the same scale
+        assert toggled.slider_value == after.slider_value
+        assert toggled.readouts != after.readouts, f"readouts did not change: {after.readouts}"
+        assert changed_fraction(after.image_pixels, toggled.image_pixels) > 0, "the figure looks the same"
+        assert drawn_fraction(toggled.image_pixels) > 0.02, "the figure is blank"

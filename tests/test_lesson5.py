@@ -250,6 +250,17 @@ def test_elbo_surgery_adds_up_and_the_floors_hold(posteriors):
     assert surgery.aggregate_kl > marginal_sum - 4 * surgery.aggregate_kl_se
 
 
+def test_mutual_information_of_codes_that_ignore_the_image_is_zero_within_its_noise():
+    """Lesson 5's assert: I(x; z) >= 0 holds for the estimate only to within 4 standard errors."""
+    generator = torch.Generator().manual_seed(0)
+    loc, scale = 0.01 * torch.randn(16, 8, generator=generator), torch.full((16, 8), 0.3)
+    estimates = [lesson.elbo_surgery(Normal(loc, scale), seed=seed) for seed in range(20)]
+    assert min(s.mutual_information for s in estimates) < -1e-3  # the estimate does dip below 0
+    assert all(-4 * s.mutual_information_se - 1e-3 <= s.mutual_information < math.log(16) for s in estimates)
+    same = lesson.elbo_surgery(Normal(loc[:1].expand(16, 8), scale))  # identical codes: every draw is 0
+    assert abs(same.mutual_information) < 1e-6
+
+
 def test_moment_matched_kl_is_the_gaussians_kl(posteriors):
     z = posteriors.sample((4000,)).reshape(-1, 3)  # samples of q(z): its mean and covariance
     m = posteriors.loc.mean(0)

@@ -56,7 +56,8 @@ class SigmaExplorer(Explorer):
         self.drawn_family = None
         slider = widgets.FloatLogSlider(value=sigma, base=10, min=math.log10(low), max=math.log10(high),
                                         step=0.01, description="scale of p(x|z)", style=WIDE)
-        family = widgets.ToggleButtons(options=list(FAMILIES.items()), value="scalar", description="p(x|z)")
+        family = widgets.ToggleButtons(options=list(FAMILIES.items()), value="scalar", description="p(x|z)",
+                                        style={"button_width": "auto"})  # labels uncut
         to_best = widgets.Button(description="best scale")
         super().__init__({"sigma": slider, "family": family}, Figure(figsize=(11, 3.4)),
                          buttons={"best": to_best},
