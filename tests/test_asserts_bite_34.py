@@ -63,6 +63,7 @@ def mutate(source: str, old: str, new: str) -> str:
 
 LESSON3 = "03_train_on_cifar10.ipynb"
 STEP, STEP_CHECK, TRAINED, BASELINE = "a6bb5d0f", "e7ec3020", "9de45c0c", "c34-baseline"
+IWAE_TIGHTER = "c34-iwae-tighter"  # untagged: a property of the bounds, checked in full mode too
 WRONG_STEPS = {  # the hand-written training step, made wrong in one place each
     "KL averaged over z": (".sum(dim=1)  # Monte-Carlo KL", ".mean(dim=1)  # Monte-Carlo KL"),
     "ELBO sign flipped": ("loss = -(recon - kl).mean()", "loss = (recon - kl).mean()"),
@@ -146,6 +147,18 @@ def test_lesson3_training_asserts_pass_the_right_run(lesson3_runs):
 def test_lesson3_training_asserts_catch_a_wrong_run(lesson3_runs, wrong, cell_id, message):
     with pytest.raises(AssertionError, match=message):
         run(cell(LESSON3, cell_id), dict(lesson3_runs[wrong]))
+
+
+@pytest.mark.parametrize("run_name", [None, "σ fixed", "ELBO sign flipped"])
+def test_lesson3_iwae_is_tighter_for_any_model_trained_or_not(lesson3_runs, run_name):
+    run(cell(LESSON3, IWAE_TIGHTER), dict(lesson3_runs[run_name]))
+
+
+def test_lesson3_iwae_assert_catches_a_bound_no_tighter_than_the_elbo(lesson3_runs):
+    namespace = dict(lesson3_runs[None])
+    namespace["iwae_bits"] = namespace["elbo_bits_same"]  # k = 1: the importance-weighted bound is the ELBO
+    with pytest.raises(AssertionError, match="not tighter than the ELBO"):
+        run(cell(LESSON3, IWAE_TIGHTER), namespace)
 
 
 SAMPLES, SAMPLE_CHECK = "3d683ff6", "785fbec1"
