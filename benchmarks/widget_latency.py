@@ -20,6 +20,14 @@ the PNG and the readouts to ipywidgets). ``transport`` is what is left of ``src`
 event becoming a widget message, its trip to the kernel and back, and the kernel's
 message handling. It prints percentiles per lesson and, last, one JSON object.
 
+Then it presses the same slider ``--burst`` times in a row, ``--interval`` apart (a held arrow
+key repeats about every 30 ms, faster than a figure redraws), and reports how many redraws the
+kernel made, how many new figures the page showed, and ``settle_ms``: the last key event that moved the
+slider to the last new figure, how far the figure lags once the key is let go. No queue builds up: ipywidgets'
+page side sends a widget's next update only when the kernel has gone idle after the last one,
+and merges the changes made meanwhile (its "message throttle"), so a burst costs one redraw per
+round trip and ends with the figure of the slider's last value.
+
 Timings mean something only on a quiet machine: say the load average with the result
 (it is in the JSON).
 """
@@ -59,6 +67,21 @@ ARM_PRESS = """([output]) => {
     });
     observer.observe(image, {attributes: true, attributeFilter: ['src']});
   });
+}"""
+
+# Installed before a burst of presses: the time of every key event and of every new PNG.
+# A key counts when it moved the slider (its value just after the key, against the one before).
+ARM_BURST = """([output, handle]) => {
+  const image = output.querySelector('img.widget-image');
+  const readout = output.querySelector('.widget-slider .widget-readout');  // aria-valuenow is rounded
+  const value = () => handle.getAttribute('aria-valuenow') + ' ' + readout.textContent;
+  window.__burst = {keys: [], srcs: [], before: value(), values: []};
+  document.addEventListener('keydown', () => {
+    window.__burst.keys.push(performance.now());
+    setTimeout(() => window.__burst.values.push(value()), 0);
+  }, {capture: true});
+  new MutationObserver(() => window.__burst.srcs.push(performance.now()))
+    .observe(image, {attributes: true, attributeFilter: ['src']});
 }"""
 
 # Run in the kernel before the presses: time every explorer's callback (draw, PNG, the rest).
@@ -130,8 +153,44 @@ def next_key(handle, key: str) -> str:
     return "ArrowRight" if value <= low else key
 
 
-def measure_lesson(chromium, lab: browser_test.Lab, notebook: Path, presses: int, pause: float) -> dict:
-    """Open ``notebook``, run it, press its main explorer's first slider ``presses`` times."""
+def press_a_burst(page, explorer, handle, presses: int, interval: float, quiet: float = 2.0) -> dict:
+    """``presses`` presses ``interval`` s apart (a held key), then wait until no new PNG came for ``quiet`` s.
+
+    Returns ``settle_ms`` (last key event -> last new PNG: how long the figure lags behind the
+    key once the learner lets go) and ``pngs`` (new figures shown for the burst).
+    """
+    value, low, high = (float(handle.get_attribute(f"aria-value{end}")) for end in ("now", "min", "max"))
+    key = "ArrowRight" if high - value >= value - low else "ArrowLeft"  # the side with more room
+    handle.focus()
+    page.evaluate(ARM_BURST, [explorer.element_handle(), handle.element_handle()])
+    next_at = time.monotonic()
+    for _ in range(presses):  # no round trips between presses but the key itself: a steady rate
+        page.keyboard.press(key)
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    shown, since = -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        count = page.evaluate("() => window.__burst.srcs.length")
+        if count != shown:
+            shown, since = count, time.monotonic()
+    return burst_summary(page.evaluate("() => window.__burst"))
+
+
+def burst_summary(times: dict) -> dict:
+    """A burst's page times (ms): key events, the slider's value before and after each, new PNGs."""
+    keys, values = times["keys"], [times["before"], *times["values"]]
+    moving = [at for at, old, new in zip(keys, values[:-1], values[1:], strict=True) if new != old]
+    if not moving or not times["srcs"]:
+        raise RuntimeError(f"the burst did not move the slider or redraw: {json.dumps(times)}")
+    return {"presses": len(keys), "moves": len(moving), "pngs": len(times["srcs"]),
+            "key_interval_ms": (keys[-1] - keys[0]) / max(len(keys) - 1, 1),
+            "settle_ms": max(times["srcs"]) - moving[-1]}
+
+
+def measure_lesson(chromium, lab: browser_test.Lab, notebook: Path, presses: int, pause: float,
+                   burst: int = 0, interval: float = 0.03) -> dict:
+    """Open ``notebook``, run it, press its main explorer's first slider ``presses`` times, then a burst."""
     page = browser_test.open_notebook(chromium, lab, notebook.name)
     try:
         browser_test.run_all_cells(page)
@@ -149,17 +208,21 @@ def measure_lesson(chromium, lab: browser_test.Lab, notebook: Path, presses: int
             browser.append(press_and_time(page, explorer, handle, key))
             time.sleep(pause)  # let the kernel and the page go idle: one press at a time
         kernel = json.loads(run_in_kernel(client, "import json; print(json.dumps(__latency))"))
+        bursts = press_a_burst(page, explorer, handle, burst, interval) if burst else None
+        if bursts is not None:
+            redraws = json.loads(run_in_kernel(client, "import json; print(json.dumps(__latency))"))
+            bursts["redraws"] = len(redraws) - len(kernel)
         client.stop_channels()
     finally:
         page.close()
         browser_test.shut_down_kernels(lab)
-    return combine(notebook.name, browser, kernel)
+    return {**combine(notebook.name, browser, kernel), "burst": bursts}
 
 
 def measure_or_report(chromium, lab: browser_test.Lab, notebook: Path, args: argparse.Namespace) -> dict:
     """``measure_lesson``, or what went wrong, so that one broken lesson does not lose the others."""
     try:
-        return measure_lesson(chromium, lab, notebook, args.presses, args.pause)
+        return measure_lesson(chromium, lab, notebook, args.presses, args.pause, args.burst, args.interval)
     except Exception as error:  # a failing cell, a timeout: reported with the results
         return {"notebook": notebook.name, "error": f"{type(error).__name__}: {error}"}
 
@@ -195,7 +258,7 @@ def summary(result: dict) -> dict:
              for part in ("draw", "encode", "send", "transport", "browser", "png_kb")}
     return {"notebook": result["notebook"], "explorer": result["explorer"], "presses": len(rows),
             "median_ms": statistics.median(totals), "p95_ms": percentile(totals, 95), "max_ms": max(totals),
-            "median_parts_ms": parts}
+            "median_parts_ms": parts, "burst": result.get("burst")}
 
 
 def print_table(summaries: list[dict]) -> None:
@@ -206,6 +269,13 @@ def print_table(summaries: list[dict]) -> None:
         print(f"{row['notebook']:<28} {row['explorer']:<18} {row['median_ms']:7.0f} {row['p95_ms']:7.0f} "
               f"{row['max_ms']:7.0f} | {parts['draw']:5.0f} {parts['encode']:6.0f} {parts['send']:5.0f} "
               f"{parts['transport']:9.0f} {parts['browser']:7.0f} {parts['png_kb']:6.1f}")
+    for row in summaries:
+        if row["burst"]:
+            burst = row["burst"]
+            print(f"{row['notebook']:<28} burst of {burst['presses']} presses "
+                  f"({burst['key_interval_ms']:.0f} ms apart, {burst['moves']} moved the slider): "
+                  f"{burst['redraws']} redraws, {burst['pngs']} new figures, "
+                  f"the last {burst['settle_ms']:.0f} ms after the last moving key")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -214,6 +284,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="notebook number prefixes (default: every lesson with an explorer)")
     parser.add_argument("--presses", type=int, default=30, help="key presses per lesson (default 30)")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between presses (default 0.3)")
+    parser.add_argument("--burst", type=int, default=20,
+                        help="then this many presses in a row, as a held key sends them (0: none; 20)")
+    parser.add_argument("--interval", type=float, default=0.03,
+                        help="seconds between the burst's presses (default 0.03: a held key's repeat rate)")
     parser.add_argument("--json", type=Path, help="also write the per-press timings here")
     return parser.parse_args(argv)
 

@@ -54,3 +54,15 @@ def test_summary_percentiles(latency):
     summary = latency.summary({"notebook": "n", "explorer": "E", "presses": rows})
     assert summary["median_ms"] == 50.5 and summary["p95_ms"] == 95 and summary["max_ms"] == 100
     assert summary["median_parts_ms"]["browser"] == 4.0
+
+
+def test_a_burst_settles_from_the_last_key_that_moved_the_slider(latency):
+    times = {"keys": [0.0, 30.0, 60.0, 90.0], "before": "1.0", "values": ["1.1", "1.2", "1.3", "1.3"],
+             "srcs": [70.0, 150.0, 170.0]}  # the last key found the slider at its end
+    burst = latency.burst_summary(times)
+    assert burst == {"presses": 4, "moves": 3, "pngs": 3, "key_interval_ms": 30.0, "settle_ms": 110.0}
+
+
+def test_a_burst_that_moved_nothing_is_an_error_not_a_number(latency):
+    with pytest.raises(RuntimeError, match="did not move the slider"):
+        latency.burst_summary({"keys": [0.0], "before": "1.0", "values": ["1.0"], "srcs": [5.0]})
