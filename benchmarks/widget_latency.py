@@ -22,11 +22,11 @@ message handling. It prints percentiles per lesson and, last, one JSON object.
 
 Then it presses the same slider ``--burst`` times in a row, ``--interval`` apart (a held arrow
 key repeats about every 30 ms, faster than a figure redraws), and reports how many redraws the
-kernel made, how many new figures the page showed, and ``settle_ms``: the last key event that moved the
-slider to the last new figure, how far the figure lags once the key is let go. No queue builds up: ipywidgets'
-page side sends a widget's next update only when the kernel has gone idle after the last one,
-and merges the changes made meanwhile (its "message throttle"), so a burst costs one redraw per
-round trip and ends with the figure of the slider's last value.
+kernel made, how many new figures the page showed, and ``settle_ms``: the last key event that
+moved the slider to the last new figure, how far the figure lags once the key is let go. No
+queue builds up: ipywidgets' page side sends a widget's next update only when the kernel has
+gone idle after the last one, and merges the changes made meanwhile (its "message throttle"),
+so a burst costs one redraw per round trip and ends with the figure of the slider's last value.
 
 Timings mean something only on a quiet machine: say the load average with the result
 (it is in the JSON).
@@ -110,6 +110,11 @@ for _value in {id(v): v for v in list(globals().values()) if isinstance(v, _Expl
 """
 
 
+def kernel_redraws(client) -> list[dict]:
+    """Every instrumented explorer callback so far, in order (``INSTRUMENT``'s ``__latency``)."""
+    return json.loads(run_in_kernel(client, "import json; print(json.dumps(__latency))"))
+
+
 def kernel_client(lab: browser_test.Lab):
     """A client of the (one) running kernel, through the connection file the server wrote."""
     from jupyter_client import BlockingKernelClient
@@ -145,9 +150,14 @@ def press_and_time(page, explorer, handle, key: str) -> dict:
     return page.evaluate("() => window.__press")
 
 
+def slider_position(handle) -> tuple[float, float, float]:
+    """The slider handle's value, minimum and maximum (its aria attributes, rounded to 0.1)."""
+    return tuple(float(handle.get_attribute(f"aria-value{end}")) for end in ("now", "min", "max"))
+
+
 def next_key(handle, key: str) -> str:
     """The same direction until the slider's end, then back: every press must move the slider."""
-    value, low, high = (float(handle.get_attribute(f"aria-value{end}")) for end in ("now", "min", "max"))
+    value, low, high = slider_position(handle)
     if value >= high:
         return "ArrowLeft"
     return "ArrowRight" if value <= low else key
@@ -156,10 +166,10 @@ def next_key(handle, key: str) -> str:
 def press_a_burst(page, explorer, handle, presses: int, interval: float, quiet: float = 2.0) -> dict:
     """``presses`` presses ``interval`` s apart (a held key), then wait until no new PNG came for ``quiet`` s.
 
-    Returns ``settle_ms`` (last key event -> last new PNG: how long the figure lags behind the
-    key once the learner lets go) and ``pngs`` (new figures shown for the burst).
+    Returns ``burst_summary`` of the page's times; its ``settle_ms`` (the last key that moved the
+    slider -> the last new PNG) is how long the figure lags once the learner lets go.
     """
-    value, low, high = (float(handle.get_attribute(f"aria-value{end}")) for end in ("now", "min", "max"))
+    value, low, high = slider_position(handle)
     key = "ArrowRight" if high - value >= value - low else "ArrowLeft"  # the side with more room
     handle.focus()
     page.evaluate(ARM_BURST, [explorer.element_handle(), handle.element_handle()])
@@ -207,11 +217,11 @@ def measure_lesson(chromium, lab: browser_test.Lab, notebook: Path, presses: int
             key = next_key(handle, key)
             browser.append(press_and_time(page, explorer, handle, key))
             time.sleep(pause)  # let the kernel and the page go idle: one press at a time
-        kernel = json.loads(run_in_kernel(client, "import json; print(json.dumps(__latency))"))
-        bursts = press_a_burst(page, explorer, handle, burst, interval) if burst else None
-        if bursts is not None:
-            redraws = json.loads(run_in_kernel(client, "import json; print(json.dumps(__latency))"))
-            bursts["redraws"] = len(redraws) - len(kernel)
+        kernel = kernel_redraws(client)
+        bursts = None
+        if burst:
+            bursts = press_a_burst(page, explorer, handle, burst, interval)
+            bursts["redraws"] = len(kernel_redraws(client)) - len(kernel)
         client.stop_channels()
     finally:
         page.close()
